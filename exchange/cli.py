@@ -1,0 +1,82 @@
+"""The command line: parses arguments, calls into the package, sets exit codes.
+
+Errors that the tool expects (bad input, broken configuration) are
+:class:`exchange.errors.ExchangeError` and end as one clear line on stderr
+with the exit code the error carries; never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from exchange import __version__
+from exchange.errors import ExchangeError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ExchangeError as error:
+            click.echo(f"exchange: {error}", err=True)
+            ctx.exit(error.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="exchange")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The workspace's exchange.toml (default: $EXCHANGE_CONFIG, else ./exchange.toml).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="How logs on stderr look: plain text, or one JSON object a line.")
+@click.pass_context
+def cli(ctx, config_file, log_format):
+    """Exchange batches between Comarch ERP Enterprise (CEE) and Comarch Mobile.
+
+    CEE exports dropped into inbox/cee/ become Mobile packages in
+    outbox/mobile/; packages returned by Mobile in inbox/mobile/ become CEE
+    import documents in outbox/cee/. Every input yields its output exactly
+    once. The rules (R1-R14, F1-F5) are in docs/RULES.md.
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["config_file"] = config_file
+    ctx.obj["log_format"] = log_format
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+def validate(files):
+    """Validate FILES (CEE exports, Mobile packages, any exchange document).
+
+    XML documents are checked against the XSD their root element chooses;
+    ZIP packages are checked as containers (members, sizes, SHA-256) and
+    each data file against its XSD. Nothing is processed or moved.
+
+    Prints every error as FILE:LINE:COLUMN: message (FILE:MEMBER:... inside
+    packages) and one verdict line per file. Exit 0 when all are valid,
+    1 when any is not, 2 when a file does not exist.
+
+    \b
+    Example:
+      exchange validate inbox/cee/*.xml outbox/mobile/MOB_MOBILE-PL_00000001.zip
+    """
+    from exchange.validation import validate_file
+
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        for name in missing:
+            click.echo(f"{name}: no such file", err=True)
+        sys.exit(2)
+    all_valid = True
+    for path in files:
+        verdict = validate_file(path)
+        for line in verdict.lines():
+            click.echo(line)
+        all_valid &= verdict.valid
+    sys.exit(0 if all_valid else 1)
+
+
+def main() -> None:
+    cli(prog_name="exchange")

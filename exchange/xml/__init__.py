@@ -1,0 +1,1 @@
+"""XML at the edges: safe parsing, the schema registry, validation and error reports."""

@@ -1,0 +1,149 @@
+"""What the XSDs say but the streaming validator does not check.
+
+FORMATS.md's uniqueness constraints are ``xs:unique`` in the XSDs, but the
+streaming schemas leave them out (see :mod:`exchange.xml.schemas`), and
+XSD 1.0 cannot say that an upsert has content and a delete is empty. These
+checks run on each top-level record as it is parsed, so they stream too:
+only the keys that must be unique across a file are remembered.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+from lxml import etree
+
+from exchange.xml.report import Problem
+from exchange.xml.schemas import CEE_EXPORT, TO_MOBILE, DocumentKind
+
+
+def _local(el: etree._Element) -> str:
+    return etree.QName(el).localname
+
+
+def _child_path(parent_path: str, parent: etree._Element, child: etree._Element) -> str:
+    tag = child.tag
+    index = 1
+    for sibling in child.itersiblings(tag, preceding=True):
+        index += 1
+    return f"{parent_path}/{_local(child)}[{index}]"
+
+
+class RecordChecker:
+    """Checks the records of one document, one record at a time."""
+
+    def check(self, record: etree._Element, path: str) -> Iterator[Problem]:
+        return iter(())
+
+
+class _UniqueKeys:
+    """Remembers keys seen in a file and reports a key seen twice."""
+
+    def __init__(self, what: str, scope: str):
+        self.what = what
+        self.scope = scope
+        self.seen: set[str] = set()
+
+    def see(self, key: str | None, el: etree._Element, path: str, attribute: str) -> Iterator[Problem]:
+        if key is None:
+            return  # a missing key is the schema's to report
+        if key in self.seen:
+            yield Problem(
+                f"Element '{_local(el)}', attribute '{attribute}': duplicate {self.what} '{key}'; "
+                f"a {self.what} appears at most once {self.scope}",
+                line=el.sourceline,
+                path=path,
+            )
+        else:
+            self.seen.add(key)
+
+
+class MasterdataChecks(RecordChecker):
+    def __init__(self):
+        self.occupations = _UniqueKeys("occupation code", "in a masterdata export")
+        self.methods = _UniqueKeys("communication method code", "in a masterdata export")
+
+    def check(self, record, path):
+        keys = self.occupations if _local(record) == "Occupation" else self.methods
+        yield from keys.see(record.get("code"), record, path, "code")
+
+
+class CustomerExportChecks(RecordChecker):
+    _PARTNERS = (f"{{{CEE_EXPORT}}}ContactPerson", f"{{{CEE_EXPORT}}}RemovedContactPerson")
+
+    def __init__(self):
+        self.customers = _UniqueKeys(
+            "customer number", "in an export, over Customer and DeletedCustomer together"
+        )
+
+    def check(self, record, path):
+        yield from self.customers.see(record.get("number"), record, path, "number")
+        partners = _UniqueKeys(
+            "partner number", "per customer, over ContactPerson and RemovedContactPerson together"
+        )
+        for person in record.iterchildren(*self._PARTNERS):
+            yield from partners.see(
+                person.get("partner"), person, _child_path(path, record, person), "partner"
+            )
+
+
+def _action_content(el: etree._Element, path: str, required: tuple[str, ...],
+                    required_attrs: tuple[str, ...] = ()) -> Iterator[Problem]:
+    """An upsert carries its required content; a delete is empty."""
+    action = el.get("action")
+    name = _local(el)
+    if action == "upsert":
+        present = {_local(child) for child in el}
+        for child in required:
+            if child not in present:
+                yield Problem(
+                    f"Element '{name}': an upsert needs the child element '{child}'",
+                    line=el.sourceline, path=path,
+                )
+        for attribute in required_attrs:
+            if el.get(attribute) is None:
+                yield Problem(
+                    f"Element '{name}': an upsert needs the attribute '{attribute}'",
+                    line=el.sourceline, path=path,
+                )
+    elif action == "delete":
+        if len(el):
+            yield Problem(
+                f"Element '{name}': a delete must be empty, found child element '{_local(el[0])}'",
+                line=el.sourceline, path=path,
+            )
+        for attribute in required_attrs:
+            if el.get(attribute) is not None:
+                yield Problem(
+                    f"Element '{name}': a delete must not carry the attribute '{attribute}'",
+                    line=el.sourceline, path=path,
+                )
+
+
+class PositionsChecks(RecordChecker):
+    def check(self, record, path):
+        yield from _action_content(record, path, ("Description",))
+
+
+class CustomersChecks(RecordChecker):
+    _PERSON = f"{{{TO_MOBILE}}}ContactPerson"
+
+    def check(self, record, path):
+        yield from _action_content(record, path, ("Name",))
+        for person in record.iterchildren(self._PERSON):
+            yield from _action_content(
+                person, _child_path(path, record, person), ("Surname",), ("relation",)
+            )
+
+
+_CHECKERS: dict[str, Callable[[], RecordChecker]] = {
+    f"{{{CEE_EXPORT}}}MasterdataExport": MasterdataChecks,
+    f"{{{CEE_EXPORT}}}CustomerExport": CustomerExportChecks,
+    f"{{{TO_MOBILE}}}Positions": PositionsChecks,
+    f"{{{TO_MOBILE}}}Customers": CustomersChecks,
+}
+
+
+def checker_for(kind: DocumentKind) -> RecordChecker:
+    """A fresh checker (with empty memory of keys) for one document."""
+    return _CHECKERS.get(kind.tag, RecordChecker)()
