@@ -78,5 +78,71 @@ def validate(files):
     sys.exit(0 if all_valid else 1)
 
 
+def _config(ctx):
+    from exchange import config as config_module
+
+    return config_module.load(config_module.find_config(ctx.obj["config_file"]))
+
+
+@cli.command()
+@click.argument("directory", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--channel", default="MOBILE-PL", show_default=True, help="The sales channel of the one channel table.")
+def init(directory, channel):
+    """Create a workspace in DIRECTORY (default: here).
+
+    Writes a commented exchange.toml with one channel table,
+    [channels.CHANNEL], and the folders inbox/cee, inbox/mobile,
+    inbox/archive, inbox/rejected, outbox/mobile, outbox/cee and .exchange.
+    Never overwrites: exit 2 if exchange.toml already exists.
+    """
+    import re
+
+    from exchange.errors import UsageError
+    from exchange.init import init_workspace
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}", channel):
+        raise UsageError(f"--channel {channel!r} is not a valid sales channel code (1-32 of A-Z a-z 0-9 _ . -)")
+    path = init_workspace(directory, channel)
+    click.echo(f"created {path}; put CEE exports into {directory / 'inbox' / 'cee'} and run 'exchange run'")
+
+
+_settle_option = click.option(
+    "--settle", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+    help="How long a file's size and mtime must stay unchanged before pickup (config settle_seconds, default 2).")
+_no_transfer_option = click.option("--no-transfer", is_flag=True, help="Local folders only: no SFTP pull or push.")
+
+
+@cli.command()
+@_settle_option
+@_no_transfer_option
+@click.pass_context
+def run(ctx, settle, no_transfer):
+    """Process one batch and exit.
+
+    Takes every complete file waiting in inbox/cee/ (CEE exports, in
+    createdAt order) and inbox/mobile/ (return packages), writes one Mobile
+    package per export to outbox/mobile/ and one CEE import document per
+    return package to outbox/cee/, archives the inputs, rejects invalid
+    ones to inbox/rejected/ with an .error.txt report, and prints a summary.
+
+    \b
+    Exit status:
+      0   everything processed (duplicates count as processed)
+      1   some input was rejected, or a transfer failed (the rest was done)
+      2   usage or configuration error (nothing was touched)
+      75  another run or watcher holds the workspace
+    """
+    from exchange import logs
+    from exchange.run import run_batch
+
+    logs.setup(ctx.obj["log_format"])
+    config = _config(ctx)
+    summary = run_batch(config, settle_seconds=settle, transfer=not no_transfer,
+                        progress=sys.stderr.isatty())
+    for line in summary.lines():
+        click.echo(line)
+    sys.exit(summary.exit_code)
+
+
 def main() -> None:
     cli(prog_name="exchange")

@@ -108,7 +108,7 @@ def validate_document(open_source: Callable[[], IO[bytes]], kind: DocumentKind |
         return validation
     validation = Validation(root.kind, root=root)
     with open_source() as source:
-        if _fast(source, validation):
+        if fast_valid(source, validation):
             return validation
     validation.records = 0
     with open_source() as source:
@@ -116,7 +116,7 @@ def validate_document(open_source: Callable[[], IO[bytes]], kind: DocumentKind |
     return validation
 
 
-def _fast(source: IO[bytes], validation: Validation) -> bool:
+def fast_valid(source: IO[bytes], validation: Validation) -> bool:
     """True when the document is valid; leaves no positions otherwise."""
     kind = validation.kind
     checker = checker_for(kind)
@@ -297,7 +297,7 @@ def _precise(source: IO[bytes], kind: DocumentKind) -> Report:
             return report
     else:
         schema_errors()
-    if tracker.stack:  # see _fast: a truncated document may end without a parse error
+    if tracker.stack:  # see fast_valid: a truncated document may end without a parse error
         report.add(Problem(
             f"not well-formed XML: the document ends before element '{tracker.stack[-1][0]}' is closed "
             "(is the file truncated?)", line=tracker.line, column=1, path=tracker.stack[-1][1]))

@@ -1,0 +1,64 @@
+"""``exchange init``: a new workspace with a commented exchange.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from exchange.config import CONFIG_NAME, DEFAULT_CHANNEL
+from exchange.errors import UsageError
+
+TEMPLATE = '''# exchange.toml: configuration of one exchange workspace.
+# Relative paths are relative to this file's folder. Full reference: README.md.
+
+# Seconds a file's size and modification time must stay unchanged before it
+# is picked up (run: two looks this far apart; --settle overrides).
+settle_seconds = 2
+
+# Days archived inputs and run reports are kept.
+# archive_days = 90
+
+[paths]                             # all optional
+# inbox = "inbox"                   # inbox/cee, inbox/mobile, inbox/archive, inbox/rejected
+# outbox = "outbox"                 # outbox/mobile (packages for Mobile), outbox/cee (CEE imports)
+# state = ".exchange/state.db"      # the ledger (SQLite)
+
+[rules]
+sales_classification = "Sales"      # R2: only contact persons with it go to Mobile; R9 on the way back
+displayed_methods = ["Business"]    # R4: methods shown in Mobile until masterdata says otherwise
+import_method = "Business"          # R11: method of communications coming from Mobile
+max_package_bytes = 1073741824      # F5: uncompressed bytes of one inbound package, all members
+
+# One table per sales channel (F4): files for other channels are rejected.
+[channels.{channel}]
+# displayed_methods = ["Business"]  # R4: when set, wins over masterdata for this channel
+
+# The partner's SFTP server for this channel (optional; without it packages
+# stay in outbox/mobile/ for whoever collects them):
+# [channels.{channel}.sftp]
+# host = "sftp.partner.example"
+# port = 22
+# user = "exchange"
+# key_file = "keys/id_ed25519"       # private key (Ed25519, ECDSA or RSA)
+# passphrase_env = "EXCHANGE_KEY_PASSPHRASE"  # optional: variable holding the key's passphrase
+# known_hosts = "keys/known_hosts"   # required: pin the host key with ssh-keyscan
+# upload_dir = "/to-mobile"          # where packages go
+# download_dir = "/from-mobile"      # where returned packages are taken from
+# done_dir = "/from-mobile/done"     # optional: move pulled files here instead of deleting them
+# connect_timeout = 15               # seconds
+# io_timeout = 60                    # seconds
+# keepalive_seconds = 30
+# retries = 3                        # attempts after the first, with exponential backoff
+# retry_backoff_seconds = 2
+'''
+
+
+def init_workspace(folder: Path, channel: str = DEFAULT_CHANNEL) -> Path:
+    """Create the folders and exchange.toml; never overwrites (UsageError)."""
+    config = folder / CONFIG_NAME
+    if config.exists():
+        raise UsageError(f"{config} already exists; init never overwrites a workspace")
+    for sub in ("inbox/cee", "inbox/mobile", "inbox/archive", "inbox/rejected", "outbox/mobile",
+                "outbox/cee", ".exchange"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    config.write_text(TEMPLATE.format(channel=channel), encoding="utf-8")
+    return config

@@ -1,0 +1,266 @@
+"""The ledger: what the exchange has seen, sent and decided (SQLite, WAL).
+
+One SQLite file (``.exchange/state.db``) holds
+
+* every input file by SHA-256 with its state (claimed, published, archived,
+  rejected, duplicate) and the output it produced;
+* the package sequence numbers per channel and direction;
+* the channel state the rules need: occupations known (and whether Mobile
+  has them), communication methods displayed, contact persons sent;
+* an event log of every rule decision per record, for reports and
+  ``exchange explain``;
+* the runs, with their summaries.
+
+Every state change is one transaction. The processing of one input is a
+single transaction from the first record to the ``claimed`` mark, so a
+crash before it commits leaves the channel state exactly as before.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from exchange.records import Decision
+from exchange.rules.outbound import OccupationState
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL,
+    name TEXT NOT NULL,
+    inbox TEXT NOT NULL,            -- 'cee' or 'mobile'
+    channel TEXT,
+    kind TEXT,                      -- root element, e.g. CustomerExport
+    export_id TEXT,
+    created_at TEXT,                -- the document's createdAt
+    state TEXT NOT NULL,            -- claimed, published, archived, rejected, duplicate
+    direction TEXT,
+    sequence INTEGER,
+    output TEXT,                    -- package or import document file name
+    temp TEXT,                      -- the output's temporary name while claimed
+    archived_as TEXT,               -- where the input went (archive or rejected folder)
+    records INTEGER,
+    error TEXT,                     -- first error, for rejected files
+    error_count INTEGER,
+    run_id INTEGER,
+    seen_at TEXT NOT NULL,
+    done_at TEXT
+);
+CREATE INDEX IF NOT EXISTS files_sha256 ON files (sha256);
+CREATE INDEX IF NOT EXISTS files_state ON files (state);
+CREATE TABLE IF NOT EXISTS sequences (
+    channel TEXT NOT NULL, direction TEXT NOT NULL, last INTEGER NOT NULL,
+    PRIMARY KEY (channel, direction)
+);
+CREATE TABLE IF NOT EXISTS occupations (
+    channel TEXT NOT NULL, code TEXT NOT NULL, description TEXT,
+    marked INTEGER NOT NULL, sent INTEGER NOT NULL,
+    PRIMARY KEY (channel, code)
+);
+CREATE TABLE IF NOT EXISTS methods (
+    channel TEXT NOT NULL, code TEXT NOT NULL, displayed INTEGER NOT NULL,
+    PRIMARY KEY (channel, code)
+);
+CREATE TABLE IF NOT EXISTS sent_persons (
+    channel TEXT NOT NULL, customer TEXT NOT NULL, partner TEXT NOT NULL,
+    PRIMARY KEY (channel, customer, partner)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY,
+    file_id INTEGER NOT NULL,
+    rule TEXT, subject TEXT NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
+    customer TEXT, partner TEXT, code TEXT, count INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS events_customer ON events (customer) WHERE customer IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_partner ON events (partner) WHERE partner IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_code ON events (code) WHERE code IS NOT NULL;
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT,
+    exit_code INTEGER, summary TEXT
+);
+"""
+
+
+def utc_now() -> str:
+    """Timestamps the exchange writes: UTC with Z, to the second."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class FileRow:
+    id: int
+    sha256: str
+    name: str
+    inbox: str
+    channel: str | None
+    kind: str | None
+    state: str
+    direction: str | None
+    sequence: int | None
+    output: str | None
+    temp: str | None
+    archived_as: str | None
+    created_at: str | None
+    export_id: str | None
+
+
+_FILE_COLUMNS = "id, sha256, name, inbox, channel, kind, state, direction, sequence, output, temp, " \
+                "archived_as, created_at, export_id"
+
+
+class Ledger:
+    """The SQLite ledger of one workspace."""
+
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("PRAGMA foreign_keys=ON")
+        self._create()
+
+    def _create(self) -> None:
+        self.db.executescript(_SCHEMA)
+        self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),))
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # --- files -----------------------------------------------------------
+
+    def produced_output(self, sha256: str) -> FileRow | None:
+        """The file with this content that already produced an output (F2)."""
+        row = self.db.execute(
+            f"SELECT {_FILE_COLUMNS} FROM files WHERE sha256 = ? AND output IS NOT NULL "
+            "AND state IN ('claimed', 'published', 'archived') ORDER BY id LIMIT 1", (sha256,)).fetchone()
+        return FileRow(*row) if row else None
+
+    def files_in(self, *states: str) -> list[FileRow]:
+        marks = ",".join("?" * len(states))
+        rows = self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE state IN ({marks}) ORDER BY id",
+                               states).fetchall()
+        return [FileRow(*row) for row in rows]
+
+    def add_file(self, *, sha256: str, name: str, inbox: str, state: str, channel: str | None = None,
+                 kind: str | None = None, export_id: str | None = None, created_at: str | None = None,
+                 direction: str | None = None, sequence: int | None = None, output: str | None = None,
+                 temp: str | None = None, archived_as: str | None = None, records: int | None = None,
+                 error: str | None = None, error_count: int | None = None, run_id: int | None = None) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO files (sha256, name, inbox, state, channel, kind, export_id, created_at, direction, "
+            "sequence, output, temp, archived_as, records, error, error_count, run_id, seen_at, done_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (sha256, name, inbox, state, channel, kind, export_id, created_at, direction, sequence, output,
+             temp, archived_as, records, error, error_count, run_id, utc_now(),
+             utc_now() if state in ("rejected", "duplicate", "archived") else None))
+        return cursor.lastrowid
+
+    def set_state(self, file_id: int, state: str, **columns) -> None:
+        columns["state"] = state
+        if state in ("archived", "rejected", "duplicate"):
+            columns["done_at"] = utc_now()
+        assignments = ", ".join(f"{name} = ?" for name in columns)
+        self.db.execute(f"UPDATE files SET {assignments} WHERE id = ?", (*columns.values(), file_id))
+
+    # --- sequences -------------------------------------------------------
+
+    def next_sequence(self, channel: str, direction: str) -> int:
+        """Take the next sequence number (inside the caller's transaction)."""
+        row = self.db.execute("SELECT last FROM sequences WHERE channel = ? AND direction = ?",
+                              (channel, direction)).fetchone()
+        number = (row[0] if row else 0) + 1
+        self.db.execute("INSERT INTO sequences (channel, direction, last) VALUES (?, ?, ?) "
+                        "ON CONFLICT (channel, direction) DO UPDATE SET last = excluded.last",
+                        (channel, direction, number))
+        return number
+
+    def last_sequences(self) -> dict[tuple[str, str], int]:
+        return {(c, d): n for c, d, n in self.db.execute("SELECT channel, direction, last FROM sequences")}
+
+    # --- channel state -----------------------------------------------------
+
+    def occupations(self, channel: str) -> dict[str, OccupationState]:
+        return {code: OccupationState(bool(marked), bool(sent)) for code, marked, sent in self.db.execute(
+            "SELECT code, marked, sent FROM occupations WHERE channel = ?", (channel,))}
+
+    def set_occupation(self, channel: str, code: str, description: str, state: OccupationState) -> None:
+        self.db.execute(
+            "INSERT INTO occupations (channel, code, description, marked, sent) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (channel, code) DO UPDATE SET description = excluded.description, "
+            "marked = excluded.marked, sent = excluded.sent",
+            (channel, code, description, int(state.marked_for_deletion), int(state.sent)))
+
+    def methods(self, channel: str) -> dict[str, bool]:
+        return {code: bool(shown) for code, shown in self.db.execute(
+            "SELECT code, displayed FROM methods WHERE channel = ?", (channel,))}
+
+    def set_method(self, channel: str, code: str, displayed: bool) -> None:
+        self.db.execute("INSERT INTO methods (channel, code, displayed) VALUES (?, ?, ?) "
+                        "ON CONFLICT (channel, code) DO UPDATE SET displayed = excluded.displayed",
+                        (channel, code, int(displayed)))
+
+    def sent_partners(self, channel: str, customers: Iterable[str]) -> dict[str, set[str]]:
+        """Partners sent to Mobile (and not deleted since), for a batch of customers."""
+        customers = list(customers)
+        found: dict[str, set[str]] = {}
+        for start in range(0, len(customers), 500):
+            chunk = customers[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            for customer, partner in self.db.execute(
+                    f"SELECT customer, partner FROM sent_persons WHERE channel = ? AND customer IN ({marks})",
+                    (channel, *chunk)):
+                found.setdefault(customer, set()).add(partner)
+        return found
+
+    def mark_sent(self, channel: str, pairs: list[tuple[str, str]]) -> None:
+        self.db.executemany("INSERT OR IGNORE INTO sent_persons (channel, customer, partner) VALUES (?, ?, ?)",
+                            [(channel, c, p) for c, p in pairs])
+
+    def mark_unsent(self, channel: str, pairs: list[tuple[str, str]]) -> None:
+        self.db.executemany("DELETE FROM sent_persons WHERE channel = ? AND customer = ? AND partner = ?",
+                            [(channel, c, p) for c, p in pairs])
+
+    def unsend_customers(self, channel: str, customers: list[str]) -> None:
+        self.db.executemany("DELETE FROM sent_persons WHERE channel = ? AND customer = ?",
+                            [(channel, c) for c in customers])
+
+    # --- decisions and runs ---------------------------------------------------
+
+    def log_decisions(self, file_id: int, decisions: Iterable[Decision]) -> None:
+        self.db.executemany(
+            "INSERT INTO events (file_id, rule, subject, outcome, reason, customer, partner, code, count) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(file_id, d.rule, d.subject, d.outcome, d.reason, d.customer, d.partner, d.code, d.count)
+             for d in decisions])
+
+    def start_run(self) -> int:
+        with self.transaction():
+            return self.db.execute("INSERT INTO runs (started_at) VALUES (?)", (utc_now(),)).lastrowid
+
+    def finish_run(self, run_id: int, exit_code: int, summary: dict) -> None:
+        with self.transaction():
+            self.db.execute("UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
+                            (utc_now(), exit_code, json.dumps(summary, sort_keys=True), run_id))

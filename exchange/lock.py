@@ -1,0 +1,35 @@
+"""One workspace, one worker: an exclusive lock held by ``run`` and ``watch``.
+
+An ``fcntl`` lock on ``.exchange/lock``: the kernel drops it when the
+holder dies, however it dies, so a stale lock never blocks. The file keeps
+the holder's PID for the message the second worker prints.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from exchange.errors import LockHeld
+
+
+@contextmanager
+def workspace_lock(state_dir: Path) -> Iterator[None]:
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            raise LockHeld(f"the workspace is in use by another run or watcher (PID {holder}); "
+                           f"lock file {path}") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)

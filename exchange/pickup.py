@@ -1,0 +1,104 @@
+"""Which files in an inbox are ready, and in what order (F3).
+
+Like a file consumer with a read lock: names that are still being written
+by convention (dot files, ``.part``, ``.tmp`` ...) are ignored, and a file is
+complete when two looks ``settle_seconds`` apart see the same size and
+modification time. A batch is ordered by the root's ``createdAt`` (as an
+instant), then by file name; only the root element is read to find it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable
+
+IGNORED_PREFIXES = (".", "~")
+IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".writing", ".swp")
+
+
+def is_ignored(name: str) -> bool:
+    """Names FORMATS.md says are never picked up (temporary or hidden files)."""
+    lower = name.lower()
+    return name.startswith(IGNORED_PREFIXES) or lower.endswith(IGNORED_SUFFIXES)
+
+
+def candidates(folder: Path, suffix: str) -> list[Path]:
+    """Regular files in ``folder`` with ``suffix`` that are not ignored."""
+    try:
+        entries = list(os.scandir(folder))
+    except FileNotFoundError:
+        return []
+    found = []
+    for entry in entries:
+        if is_ignored(entry.name) or not entry.name.lower().endswith(suffix):
+            continue
+        if entry.is_file(follow_symlinks=False):
+            found.append(Path(entry.path))
+    return sorted(found)
+
+
+def others(folder: Path, suffix: str) -> list[Path]:
+    """Files left alone in an inbox (wrong suffix or ignored names), for status."""
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return []
+    return [folder / n for n in names
+            if (folder / n).is_file() and (is_ignored(n) or not n.lower().endswith(suffix))]
+
+
+def _look(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def settle(paths: Iterable[Path], seconds: float, sleep: Callable[[float], None] = time.sleep
+           ) -> tuple[list[Path], list[Path]]:
+    """(complete, still changing): two looks ``seconds`` apart, for the whole batch."""
+    paths = list(paths)
+    if seconds <= 0:
+        return paths, []
+    first = {p: _look(p) for p in paths}
+    if paths:
+        sleep(seconds)
+    complete, changing = [], []
+    for p in paths:
+        second = _look(p)
+        if second is None:
+            continue  # gone meanwhile (taken by someone else): nothing to do
+        (complete if second == first[p] else changing).append(p)
+    return complete, changing
+
+
+def instant(timestamp: str | None) -> datetime | None:
+    """An xs:dateTime with zone as an aware datetime, or None when unusable."""
+    if not timestamp:
+        return None
+    try:
+        value = datetime.fromisoformat(timestamp.strip())
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
+
+
+@dataclass(frozen=True)
+class Ready:
+    """A complete file, with what its root (or manifest) said."""
+
+    path: Path
+    created_at: datetime | None
+
+
+def order(files: Iterable[Ready]) -> list[Ready]:
+    """F3: by createdAt as an instant, then file name. Files whose createdAt
+    cannot be read go first: they will be rejected, and never change state."""
+    def key(f: Ready):
+        return (f.created_at is not None, f.created_at.timestamp() if f.created_at else 0.0, f.path.name)
+    return sorted(files, key=key)

@@ -1,0 +1,151 @@
+"""The small typed records that flow through the exchange.
+
+Parsers turn documents into these, the rules (pure functions in
+:mod:`exchange.rules`) turn them into output records and
+:class:`Decision` values, and writers serialize the output records. The
+decision log, the run summary and ``exchange explain`` are all views of the
+same decisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --- CEE exports (input) --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Communication:
+    """A communication connection: phone, e-mail ... with its CEE method."""
+
+    kind: str
+    method: str
+    value: str
+    preferred: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    street: str | None
+    postal_code: str | None
+    city: str
+    country: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPerson:
+    """A partner (person) on a customer's Contact person tab."""
+
+    partner: str
+    surname: str
+    first_name: str | None = None
+    occupation: str | None = None
+    classifications: tuple[str, ...] = ()
+    communications: tuple[Communication, ...] = ()
+    assignment: str = "employee"  # or "contact" (an existing partner, Default extension)
+    preferred: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Customer:
+    number: str
+    name: str
+    active: bool = True
+    tax_id: str | None = None
+    address: Address | None = None
+    communications: tuple[Communication, ...] = ()
+    contact_persons: tuple[ContactPerson, ...] = ()
+    removed_partners: tuple[str, ...] = ()  # RemovedContactPerson
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedCustomer:
+    number: str
+
+
+@dataclass(frozen=True, slots=True)
+class Occupation:
+    """CEE occupation masterdata; becomes a Mobile position."""
+
+    code: str
+    description: str
+    marked_for_deletion: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CommunicationMethod:
+    code: str
+    display_in_mobile: bool
+
+
+# --- Mobile packages (output) ---------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class PersonUpsert:
+    id: str
+    relation: str
+    surname: str
+    first_name: str | None
+    position: str | None
+    contacts: tuple[Contact, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PersonDelete:
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerUpsert:
+    id: str
+    name: str
+    tax_id: str | None
+    address: Address | None
+    contacts: tuple[Contact, ...]
+    persons: tuple[PersonUpsert | PersonDelete, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerDelete:
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class PositionUpsert:
+    code: str
+    description: str
+
+
+@dataclass(frozen=True, slots=True)
+class PositionDelete:
+    code: str
+
+
+# --- what the rules decided -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One thing a rule did to one record, for reports and ``explain``.
+
+    ``rule`` is ``R1`` ... ``R14`` or ``None`` for a plain transfer;
+    ``outcome`` is what happened (``upsert``, ``delete``, ``not sent``,
+    ``dropped``, ``warning``, ``setting``); ``count`` says how many items
+    (flags, connections) a summary decision stands for.
+    """
+
+    rule: str | None
+    subject: str  # "customer", "contact person", "occupation", "communication method"
+    outcome: str
+    reason: str
+    customer: str | None = None
+    partner: str | None = None
+    code: str | None = None
+    count: int = 1

@@ -1,0 +1,63 @@
+"""``exchange run``: one batch over the workspace.
+
+Order (F3): finish what an interrupted run left, then CEE exports in
+``createdAt`` order, then return packages; a summary at the end, also
+written as a JSON report under ``.exchange/reports/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from exchange import files, pickup, to_mobile
+from exchange.config import Config
+from exchange.ledger import Ledger, utc_now
+from exchange.lock import workspace_lock
+from exchange.summary import Summary
+from exchange.workspace import Workspace
+
+log = logging.getLogger("exchange")
+
+
+def prepare_folders(config: Config) -> None:
+    for folder in config.paths.folders():
+        folder.mkdir(parents=True, exist_ok=True)
+
+
+def run_batch(config: Config, settle_seconds: float | None = None, transfer: bool = True,
+              progress: bool = False) -> Summary:
+    """Process everything complete in the inboxes once; the run's summary."""
+    settle_seconds = config.settle_seconds if settle_seconds is None else settle_seconds
+    with workspace_lock(config.paths.state.parent):
+        prepare_folders(config)
+        ledger = Ledger(config.paths.state)
+        try:
+            ws = Workspace(config, ledger, run_id=ledger.start_run(), progress=progress)
+            started = utc_now()
+            to_mobile.recover(ws)
+            cee_files = pickup.candidates(config.paths.inbox_cee, ".xml")
+            complete, changing = pickup.settle(cee_files, settle_seconds)
+            ws.summary.left_for_next_run.extend(p.name for p in changing)
+            ready = []
+            for path in complete:
+                root = to_mobile.read_ready_root(path)
+                created = pickup.instant(root.attrib.get("createdAt")) if root else None
+                ready.append(pickup.Ready(path, created))
+            for item in pickup.order(ready):
+                to_mobile.process(ws, item.path)
+            summary = ws.summary
+            _write_report(config, ws.run_id, started, summary)
+            ledger.finish_run(ws.run_id, summary.exit_code, summary.as_dict())
+            return summary
+        finally:
+            ledger.close()
+
+
+def _write_report(config: Config, run_id: int, started: str, summary: Summary) -> Path:
+    report = {"run": run_id, "started_at": started, "finished_at": utc_now(),
+              "exit_code": summary.exit_code, **summary.as_dict()}
+    path = config.paths.reports / f"run-{run_id:06d}.json"
+    files.write_atomic(path, (json.dumps(report, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    return path

@@ -1,0 +1,340 @@
+"""One CEE export -> one Mobile package, exactly once (R1-R8, F1-F4).
+
+The shell around :mod:`exchange.rules.outbound`:
+
+1. A file whose SHA-256 already produced a package is a duplicate (F2).
+2. A forked child validates the file (fast path) while this process streams
+   it through the rules into a package under a temporary name, with every
+   change to the channel state and every decision written to the ledger in
+   one open transaction.
+3. Only if both succeed is the sequence number taken, the manifest added,
+   the package fsynced, and the transaction committed with the file marked
+   ``claimed``. A crash before that commit leaves no trace but a temporary
+   file; the next run redoes the file from scratch.
+4. Then the package is renamed to its final name (``published``) and the
+   input moved to the archive (``archived``). :func:`recover` finishes
+   these two steps for files a crash left in between.
+
+An invalid file rolls the transaction back and is rejected with a precise
+report (F1); no sequence number is used, so sequences have no gaps.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from pathlib import Path
+from typing import IO
+
+import click
+from lxml import etree
+
+from exchange import files
+from exchange.ledger import utc_now
+from exchange.package import Source
+from exchange.records import Customer
+from exchange.package_writer import ManifestInfo, PackageWriter, manifest_xml, package_id, package_name
+from exchange.rules import outbound
+from exchange.validation_child import ValidationChild
+from exchange.summary import Summary
+from exchange.workspace import Workspace, sha256_file, single_problem
+from exchange.xml import cee, mobile, safe
+from exchange.xml.report import Problem
+from exchange.xml.schemas import CEE_EXPORT, TO_MOBILE, KINDS, schema
+from exchange.xml.validate import DocumentRejected, Root, read_root, validate_document
+
+log = logging.getLogger("exchange")
+
+MASTERDATA = KINDS[f"{{{CEE_EXPORT}}}MasterdataExport"]
+CUSTOMERS = KINDS[f"{{{CEE_EXPORT}}}CustomerExport"]
+DIRECTION = "to-mobile"
+_BATCH = 256
+_PROGRESS_MIN_BYTES = 4 << 20
+
+
+class _Invalid(Exception):
+    """The input turned out invalid while it was being transformed."""
+
+
+class OutputInvalid(Exception):
+    """What we wrote does not match the to-mobile XSD: a bug, never published."""
+
+
+def read_ready_root(path: Path) -> Root | None:
+    try:
+        with open(path, "rb") as source:
+            return read_root(source)
+    except (DocumentRejected, OSError):
+        return None
+
+
+def process(ws: Workspace, path: Path) -> None:
+    """Process one complete CEE export waiting in inbox/cee/."""
+    sha256 = sha256_file(path)
+    earlier = ws.ledger.produced_output(sha256)
+    if earlier is not None:
+        ws.duplicate(path, sha256, "cee", earlier.name)
+        return
+    if path.stat().st_size == 0:
+        ws.reject(path, sha256, "cee", single_problem("the file is empty"))
+        return
+    try:
+        with open(path, "rb") as source:
+            root = read_root(source)
+    except DocumentRejected as error:
+        report = single_problem(error.problem.message, line=error.problem.line, column=error.problem.column)
+        ws.reject(path, sha256, "cee", report)
+        return
+    if root.kind not in (MASTERDATA, CUSTOMERS):
+        ws.reject(path, sha256, "cee", single_problem(
+            f"root element '{root.kind.root}' ({root.kind.namespace}) is not a CEE export; inbox/cee/ takes "
+            "MasterdataExport and CustomerExport", line=root.line, column=1), kind=root.kind.root)
+        return
+    channel = root.attrib.get("salesChannel")
+    if channel not in ws.config.channels:
+        report = validate_document(lambda: open(path, "rb")).report
+        report.problems.insert(0, Problem(
+            f"sales channel '{channel}' is not configured (F4); configured: "
+            f"{', '.join(sorted(ws.config.channels))}", line=root.line, column=1))
+        ws.reject(path, sha256, "cee", report, channel=channel, kind=root.kind.root)
+        return
+    _transform(ws, path, sha256, root, channel)
+
+
+def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str) -> None:
+    kind = root.kind
+    ledger = ws.ledger
+    outbox = ws.paths.outbox_mobile
+    outbox.mkdir(parents=True, exist_ok=True)
+    temp = outbox / f".MOB_{channel}_{uuid.uuid4().hex}.zip.tmp"
+    entry_name = "positions.xml" if kind is MASTERDATA else "customers.xml"
+    validator = ValidationChild(path, kind)
+    writer = PackageWriter(temp, entry_name)
+    checker = _OutputCheck(KINDS[f"{{{TO_MOBILE}}}{'Positions' if kind is MASTERDATA else 'Customers'}"])
+    writer.observe = checker.feed
+    records_read = 0
+    try:
+        with ledger.transaction():
+            file_id = ledger.add_file(sha256=sha256, name=path.name, inbox="cee", state="claimed",
+                                      channel=channel, kind=kind.root, export_id=root.attrib.get("exportId"),
+                                      created_at=root.attrib.get("createdAt"), direction=DIRECTION,
+                                      run_id=ws.run_id)
+            counted = Summary()  # merged into the run's summary only if the file goes through
+            try:
+                with open(path, "rb") as source, _progress(ws, path) as progress:
+                    transform = _masterdata if kind is MASTERDATA else _customers
+                    records_read = transform(ws, counted, source, channel, file_id, writer, path.name, progress)
+            except Exception as error:  # an invalid input can break the transform anywhere
+                if validator.result():
+                    raise  # valid input, so this is our bug: let it surface
+                raise _Invalid() from error
+            entry = writer.finish_data()
+            if not validator.result():
+                raise _Invalid()
+            checker.close()
+            sequence = ledger.next_sequence(channel, DIRECTION)
+            final = package_name(channel, sequence)
+            manifest = manifest_xml(ManifestInfo(
+                package_id=package_id(channel, sequence), direction=DIRECTION, channel=channel,
+                sequence=sequence, created_at=utc_now(),
+                mode="full" if root.attrib.get("changedSince") == "anytime" else "delta",
+                sources=(Source(path.name, root.attrib.get("exportId"), sha256),), entries=(entry,)))
+            writer.close(manifest)
+            ledger.set_state(file_id, "claimed", sequence=sequence, output=final, temp=temp.name,
+                             records=records_read)
+    except _Invalid:
+        validator.stop()
+        writer.discard()
+        report = validate_document(lambda: open(path, "rb"), kind=kind).report
+        if not report:
+            report = single_problem("the document is not valid (the precise pass found no position)")
+        ws.reject(path, sha256, "cee", report, channel=channel, kind=kind.root)
+        return
+    except BaseException:
+        validator.stop()
+        writer.discard()
+        raise
+    ws.summary.records_read += records_read
+    ws.summary.merge(counted)
+    _finish(ws, file_id, temp, outbox / final, path)
+    ws.summary.files += 1
+    ws.summary.packages.append(final)
+    log.info("%s: %d records -> %s (%d records)", path.name, records_read, final, entry.records)
+
+
+def _finish(ws: Workspace, file_id: int, temp: Path, final: Path, source: Path | None) -> None:
+    """claimed -> published -> archived; also what recovery calls."""
+    if temp.exists():
+        files.publish(temp, final)
+    with ws.ledger.transaction():
+        ws.ledger.set_state(file_id, "published", temp=None)
+    archived_as = None
+    if source is not None and source.exists():
+        archived_as = str(ws.archive(source).relative_to(ws.config.root))
+    with ws.ledger.transaction():
+        ws.ledger.set_state(file_id, "archived", archived_as=archived_as)
+
+
+def recover(ws: Workspace) -> None:
+    """Finish what a crash left between commit and archive; drop stale temp files."""
+    outbox = ws.paths.outbox_mobile
+    for row in ws.ledger.files_in("claimed", "published"):
+        if row.inbox != "cee":
+            continue
+        temp = outbox / row.temp if row.temp else None
+        final = outbox / row.output
+        if row.state == "claimed" and not (temp and temp.exists()) and not final.exists():
+            log.error("%s: package %s was committed but its file is gone; the input stays in the inbox "
+                      "for an operator to look at", row.name, row.output)
+            continue
+        source = ws.paths.inbox_cee / row.name
+        if source.exists() and sha256_file(source) != row.sha256:
+            source = None  # a different file under the same name: leave it to pickup
+        log.info("%s: finishing %s after an interruption", row.name, row.output)
+        _finish(ws, row.id, temp if temp else final, final, source)
+    claimed = {row.temp for row in ws.ledger.files_in("claimed") if row.temp}
+    if outbox.exists():
+        for stale in outbox.glob(".MOB_*.zip.tmp"):
+            if stale.name not in claimed:
+                stale.unlink(missing_ok=True)
+
+
+class _OutputCheck:
+    """Validates the data file against the to-mobile XSD as it is written.
+
+    A target parser with no callbacks keeps no tree and costs no Python per
+    element, so checking the output stays cheap and streams.
+    """
+
+    class _Sink:
+        def close(self):
+            return None
+
+    def __init__(self, kind):
+        self.kind = kind
+        self.parser = etree.XMLParser(target=self._Sink(), schema=schema(kind.xsd, streaming=True),
+                                      **safe.SAFE_OPTIONS)
+
+    def feed(self, data: bytes) -> None:
+        self.parser.feed(data)
+
+    def close(self) -> None:
+        try:
+            self.parser.close()
+        except etree.XMLSyntaxError as error:
+            raise OutputInvalid(f"the {self.kind.root} written does not match to-mobile.xsd: {error}") from None
+
+
+class _progress:
+    """A progress bar on stderr for big files, when stderr is a terminal."""
+
+    def __init__(self, ws: Workspace, path: Path):
+        self.size = path.stat().st_size
+        self.bar = None
+        if ws.progress and self.size >= _PROGRESS_MIN_BYTES:
+            self.bar = click.progressbar(length=self.size, label=path.name, file=click.get_text_stream("stderr"),
+                                         show_eta=True, show_percent=True)
+        self.done = 0
+
+    def __enter__(self):
+        if self.bar:
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar:
+            self.bar.__exit__(*exc)
+
+    def at(self, position: int) -> None:
+        if self.bar and position > self.done:
+            self.bar.update(position - self.done)
+            self.done = position
+
+
+def _records(source: IO[bytes], tags: tuple[str, ...]):
+    """Top-level records of an export, each dropped once the caller is done."""
+    for _event, element in safe.iterparse(source, events=("end",), tag=tags):
+        yield element
+        element.clear()
+        while element.getprevious() is not None:
+            del element.getparent()[0]
+
+
+def _masterdata(ws: Workspace, counted: Summary, source, channel, file_id, writer, name, progress) -> int:
+    ledger = ws.ledger
+    known = ledger.occupations(channel)
+    writer.write(mobile.positions_open())
+    count = 0
+    decisions = []
+    for element in _records(source, (cee.OCCUPATION, cee.COMMUNICATION_METHOD)):
+        count += 1
+        if element.tag == cee.OCCUPATION:
+            occupation = cee.occupation(element)
+            record, decision, state = outbound.apply_occupation(occupation, known.get(occupation.code))
+            known[occupation.code] = state
+            ledger.set_occupation(channel, occupation.code, occupation.description, state)
+            if record is not None:
+                writer.write(mobile.position(record))
+                writer.records += 1
+        else:
+            method = cee.communication_method(element)
+            ledger.set_method(channel, method.code, method.display_in_mobile)
+            decision = outbound.apply_method(method)
+        decisions.append(decision)
+    writer.write(mobile.positions_close())
+    ledger.log_decisions(file_id, decisions)
+    counted.count(decisions, name)
+    progress.at(progress.size)
+    return count
+
+
+def _customers(ws: Workspace, counted: Summary, source, channel, file_id, writer, name, progress) -> int:
+    ledger = ws.ledger
+    config = ws.config
+    occupations = ledger.occupations(channel)
+    rules = outbound.CustomerRules(
+        sales_classification=config.rules.sales_classification,
+        displayed_methods=outbound.displayed_methods(config.rules.displayed_methods, ledger.methods(channel),
+                                                     config.channels[channel].displayed_methods),
+        live_occupations=frozenset(c for c, s in occupations.items() if not s.marked_for_deletion),
+        known_occupations=frozenset(occupations),
+    )
+    writer.write(mobile.customers_open())
+    count = 0
+    batch: list = []
+
+    def flush() -> None:
+        numbers = [r.number for r in batch if isinstance(r, Customer)]
+        sent = ledger.sent_partners(channel, numbers) if numbers else {}
+        sent_pairs, unsent_pairs, withdrawn, decisions = [], [], [], []
+        empty: frozenset = frozenset()
+        for record in batch:
+            if isinstance(record, Customer):
+                outcome = outbound.apply_customer(record, sent.get(record.number, empty), rules)
+            else:
+                outcome = outbound.apply_deleted_customer(record)
+            writer.write(mobile.customer(outcome.record))
+            number = record.number
+            if outcome.unsend_all:
+                withdrawn.append(number)
+            unsent_pairs.extend((number, p) for p in outcome.unsent)
+            sent_pairs.extend((number, p) for p in outcome.sent)
+            decisions.extend(outcome.decisions)
+        writer.records += len(batch)
+        ledger.unsend_customers(channel, withdrawn)
+        ledger.mark_unsent(channel, unsent_pairs)
+        ledger.mark_sent(channel, sent_pairs)
+        ledger.log_decisions(file_id, decisions)
+        counted.count(decisions, name)
+        batch.clear()
+        progress.at(source.tell())
+
+    for element in _records(source, (cee.CUSTOMER, cee.DELETED_CUSTOMER)):
+        count += 1
+        batch.append(cee.customer(element) if element.tag == cee.CUSTOMER else cee.deleted_customer(element))
+        if len(batch) >= _BATCH:
+            flush()
+    flush()
+    writer.write(mobile.customers_close())
+    return count

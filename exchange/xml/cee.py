@@ -1,0 +1,133 @@
+"""CEE export elements -> records (the parsing edge of the outbound flow).
+
+Called once per top-level record of a validated export, on the hot path,
+so it walks each element's children once and creates no more lxml proxies
+than it needs.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from exchange.records import (
+    Address,
+    Communication,
+    CommunicationMethod,
+    ContactPerson,
+    Customer,
+    DeletedCustomer,
+    Occupation,
+)
+from exchange.xml.schemas import CEE_EXPORT
+
+_NS = f"{{{CEE_EXPORT}}}"
+NAME = _NS + "Name"
+TAX_ID = _NS + "TaxId"
+ADDRESS = _NS + "Address"
+COMMUNICATION = _NS + "Communication"
+CONTACT_PERSON = _NS + "ContactPerson"
+REMOVED = _NS + "RemovedContactPerson"
+SURNAME = _NS + "Surname"
+FIRST_NAME = _NS + "FirstName"
+OCCUPATION = _NS + "Occupation"
+CLASSIFICATION = _NS + "Classification"
+STREET = _NS + "Street"
+POSTAL_CODE = _NS + "PostalCode"
+CITY = _NS + "City"
+COUNTRY = _NS + "Country"
+DESCRIPTION = _NS + "Description"
+CUSTOMER = _NS + "Customer"
+DELETED_CUSTOMER = _NS + "DeletedCustomer"
+COMMUNICATION_METHOD = _NS + "CommunicationMethod"
+
+
+def token(text: str | None) -> str:
+    """xs:token's value: whitespace collapsed, as the schema compared it."""
+    return " ".join(text.split()) if text else ""
+
+
+def boolean(value: str | None, default: bool) -> bool:
+    if value is None:
+        return default
+    return value.strip() in ("true", "1")
+
+
+def _communication(el: etree._Element) -> Communication:
+    get = el.get
+    return Communication(get("kind"), get("method"), token(el.text), boolean(get("preferred"), False))
+
+
+def _address(el: etree._Element) -> Address:
+    street = postal = city = country = None
+    for child in el:
+        tag = child.tag
+        if tag == STREET:
+            street = token(child.text)
+        elif tag == POSTAL_CODE:
+            postal = token(child.text)
+        elif tag == CITY:
+            city = token(child.text)
+        elif tag == COUNTRY:
+            country = child.text
+    return Address(street, postal, city, country)
+
+
+def contact_person(el: etree._Element) -> ContactPerson:
+    surname = first = occupation = None
+    classifications = []
+    communications = []
+    for child in el:
+        tag = child.tag
+        if tag == COMMUNICATION:
+            communications.append(_communication(child))
+        elif tag == CLASSIFICATION:
+            classifications.append(child.text)
+        elif tag == SURNAME:
+            surname = token(child.text)
+        elif tag == FIRST_NAME:
+            first = token(child.text)
+        elif tag == OCCUPATION:
+            occupation = child.text
+    get = el.get
+    return ContactPerson(get("partner"), surname, first, occupation, tuple(classifications),
+                         tuple(communications), get("assignment") or "employee",
+                         boolean(get("preferred"), False))
+
+
+def customer(el: etree._Element) -> Customer:
+    name = tax_id = address = None
+    communications = []
+    persons = []
+    removed = []
+    for child in el:
+        tag = child.tag
+        if tag == CONTACT_PERSON:
+            persons.append(contact_person(child))
+        elif tag == COMMUNICATION:
+            communications.append(_communication(child))
+        elif tag == NAME:
+            name = token(child.text)
+        elif tag == TAX_ID:
+            tax_id = child.text
+        elif tag == ADDRESS:
+            address = _address(child)
+        elif tag == REMOVED:
+            removed.append(child.get("partner"))
+    return Customer(el.get("number"), name, boolean(el.get("active"), True), tax_id, address,
+                    tuple(communications), tuple(persons), tuple(removed))
+
+
+def deleted_customer(el: etree._Element) -> DeletedCustomer:
+    return DeletedCustomer(el.get("number"))
+
+
+def occupation(el: etree._Element) -> Occupation:
+    description = ""
+    for child in el:
+        if child.tag == DESCRIPTION:
+            description = token(child.text)
+    return Occupation(el.get("code"), description, boolean(el.get("markedForDeletion"), False))
+
+
+def communication_method(el: etree._Element) -> CommunicationMethod:
+    return CommunicationMethod(el.get("code"), boolean(el.get("displayInMobile"), False))
