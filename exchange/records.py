@@ -5,6 +5,11 @@ Parsers turn documents into these, the rules (pure functions in
 :class:`Decision` values, and writers serialize the output records. The
 decision log, the run summary and ``exchange explain`` are all views of the
 same decisions.
+
+Records are never changed once made. They are not ``frozen`` dataclasses
+only because a frozen dataclass takes three times as long to construct
+(``object.__setattr__`` per field), and a big export makes millions of
+them; ``unsafe_hash`` keeps them usable in sets like frozen ones.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass
 # --- CEE exports (input) --------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Communication:
     """A communication connection: phone, e-mail ... with its CEE method."""
 
@@ -24,7 +29,7 @@ class Communication:
     preferred: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Address:
     street: str | None
     postal_code: str | None
@@ -32,7 +37,7 @@ class Address:
     country: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ContactPerson:
     """A partner (person) on a customer's Contact person tab."""
 
@@ -46,7 +51,7 @@ class ContactPerson:
     preferred: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Customer:
     number: str
     name: str
@@ -58,12 +63,12 @@ class Customer:
     removed_partners: tuple[str, ...] = ()  # RemovedContactPerson
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class DeletedCustomer:
     number: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Occupation:
     """CEE occupation masterdata; becomes a Mobile position."""
 
@@ -72,7 +77,7 @@ class Occupation:
     marked_for_deletion: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CommunicationMethod:
     code: str
     display_in_mobile: bool
@@ -81,13 +86,13 @@ class CommunicationMethod:
 # --- Mobile packages (output) ---------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Contact:
     kind: str
     value: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PersonUpsert:
     id: str
     relation: str
@@ -97,12 +102,12 @@ class PersonUpsert:
     contacts: tuple[Contact, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PersonDelete:
     id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CustomerUpsert:
     id: str
     name: str
@@ -112,18 +117,18 @@ class CustomerUpsert:
     persons: tuple[PersonUpsert | PersonDelete, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CustomerDelete:
     id: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PositionUpsert:
     code: str
     description: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PositionDelete:
     code: str
 
@@ -131,7 +136,7 @@ class PositionDelete:
 # --- what the rules decided -------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Decision:
     """One thing a rule did to one record, for reports and ``explain``.
 

@@ -36,7 +36,7 @@ from exchange.package import Source
 from exchange.records import Customer
 from exchange.package_writer import ManifestInfo, PackageWriter, manifest_xml, package_id, package_name
 from exchange.rules import outbound
-from exchange.validation_child import ValidationChild
+from exchange.validation_child import OutputValidation, ValidationChild
 from exchange.summary import Summary
 from exchange.workspace import Workspace, sha256_file, single_problem
 from exchange.xml import cee, mobile, safe
@@ -111,7 +111,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
     entry_name = "positions.xml" if kind is MASTERDATA else "customers.xml"
     validator = ValidationChild(path, kind)
     writer = PackageWriter(temp, entry_name)
-    checker = _OutputCheck(KINDS[f"{{{TO_MOBILE}}}{'Positions' if kind is MASTERDATA else 'Customers'}"])
+    checker = OutputValidation("to-mobile.xsd")
     writer.observe = checker.feed
     records_read = 0
     try:
@@ -122,7 +122,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
                                       run_id=ws.run_id)
             counted = Summary()  # merged into the run's summary only if the file goes through
             try:
-                with open(path, "rb") as source, _progress(ws, path) as progress:
+                with open(path, "rb") as source, _progress(ws, path) as progress, ledger.bulk():
                     transform = _masterdata if kind is MASTERDATA else _customers
                     records_read = transform(ws, counted, source, channel, file_id, writer, path.name, progress)
             except Exception as error:  # an invalid input can break the transform anywhere
@@ -132,7 +132,10 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
             entry = writer.finish_data()
             if not validator.result():
                 raise _Invalid()
-            checker.close()
+            problem = checker.close()
+            if problem is not None:
+                raise OutputInvalid(f"{path.name}: the {entry_name} written does not match to-mobile.xsd "
+                                    f"(a bug; nothing was published): {problem}")
             sequence = ledger.next_sequence(channel, DIRECTION)
             final = package_name(channel, sequence)
             manifest = manifest_xml(ManifestInfo(
@@ -145,6 +148,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
                              records=records_read)
     except _Invalid:
         validator.stop()
+        checker.stop()
         writer.discard()
         report = validate_document(lambda: open(path, "rb"), kind=kind).report
         if not report:
@@ -153,6 +157,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
         return
     except BaseException:
         validator.stop()
+        checker.stop()
         writer.discard()
         raise
     ws.summary.records_read += records_read
@@ -198,32 +203,6 @@ def recover(ws: Workspace) -> None:
         for stale in outbox.glob(".MOB_*.zip.tmp"):
             if stale.name not in claimed:
                 stale.unlink(missing_ok=True)
-
-
-class _OutputCheck:
-    """Validates the data file against the to-mobile XSD as it is written.
-
-    A target parser with no callbacks keeps no tree and costs no Python per
-    element, so checking the output stays cheap and streams.
-    """
-
-    class _Sink:
-        def close(self):
-            return None
-
-    def __init__(self, kind):
-        self.kind = kind
-        self.parser = etree.XMLParser(target=self._Sink(), schema=schema(kind.xsd, streaming=True),
-                                      **safe.SAFE_OPTIONS)
-
-    def feed(self, data: bytes) -> None:
-        self.parser.feed(data)
-
-    def close(self) -> None:
-        try:
-            self.parser.close()
-        except etree.XMLSyntaxError as error:
-            raise OutputInvalid(f"the {self.kind.root} written does not match to-mobile.xsd: {error}") from None
 
 
 class _progress:

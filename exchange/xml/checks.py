@@ -32,7 +32,8 @@ def _child_path(parent_path: str, parent: etree._Element, child: etree._Element)
 class RecordChecker:
     """Checks the records of one document, one record at a time."""
 
-    def check(self, record: etree._Element, path: str) -> Iterator[Problem]:
+    def check(self, record: etree._Element, path: str) -> Iterator[tuple[etree._Element, Problem]]:
+        """(element at fault, problem) for each problem of one record."""
         return iter(())
 
 
@@ -44,13 +45,15 @@ class _UniqueKeys:
         self.scope = scope
         self.seen: set[str] = set()
 
-    def see(self, key: str | None, el: etree._Element, path: str, attribute: str) -> Iterator[Problem]:
+    def see(self, key: str | None, el: etree._Element, path: str, attribute: str
+            ) -> Iterator[tuple[etree._Element, Problem]]:
         if key is None:
             return  # a missing key is the schema's to report
         if key in self.seen:
-            yield Problem(
+            article = "an" if self.what[0] in "aeiou" else "a"
+            yield el, Problem(
                 f"Element '{_local(el)}', attribute '{attribute}': duplicate {self.what} '{key}'; "
-                f"a {self.what} appears at most once {self.scope}",
+                f"{article} {self.what} appears at most once {self.scope}",
                 line=el.sourceline,
                 path=path,
             )
@@ -88,7 +91,7 @@ class CustomerExportChecks(RecordChecker):
 
 
 def _action_content(el: etree._Element, path: str, required: tuple[str, ...],
-                    required_attrs: tuple[str, ...] = ()) -> Iterator[Problem]:
+                    required_attrs: tuple[str, ...] = ()) -> Iterator[tuple[etree._Element, Problem]]:
     """An upsert carries its required content; a delete is empty."""
     action = el.get("action")
     name = _local(el)
@@ -96,25 +99,25 @@ def _action_content(el: etree._Element, path: str, required: tuple[str, ...],
         present = {_local(child) for child in el}
         for child in required:
             if child not in present:
-                yield Problem(
+                yield el, Problem(
                     f"Element '{name}': an upsert needs the child element '{child}'",
                     line=el.sourceline, path=path,
                 )
         for attribute in required_attrs:
             if el.get(attribute) is None:
-                yield Problem(
+                yield el, Problem(
                     f"Element '{name}': an upsert needs the attribute '{attribute}'",
                     line=el.sourceline, path=path,
                 )
     elif action == "delete":
         if len(el):
-            yield Problem(
+            yield el, Problem(
                 f"Element '{name}': a delete must be empty, found child element '{_local(el[0])}'",
                 line=el.sourceline, path=path,
             )
         for attribute in required_attrs:
             if el.get(attribute) is not None:
-                yield Problem(
+                yield el, Problem(
                     f"Element '{name}': a delete must not carry the attribute '{attribute}'",
                     line=el.sourceline, path=path,
                 )

@@ -1,0 +1,238 @@
+"""The report path: every error of an invalid document, with its position.
+
+lxml's streaming validation tells only *that* a document is invalid. To
+tell *where*, the document is parsed again and fed to a validating parser
+in pieces that end at a ``>`` or a line break. Each piece completes at most
+one tag, so every error libxml2 raises after a piece belongs to that tag,
+and the tag's position is known: the line and column of its ``<``.
+
+Memory stays flat: records are built only for the checks in code, one at a
+time, and only the last megabyte or so of lines is kept to locate
+attributes inside multi-line tags.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from typing import IO
+
+from lxml import etree
+
+from exchange.xml import safe
+from exchange.xml.checks import checker_for
+from exchange.xml.report import Problem, Report, readable
+from exchange.xml.schemas import DocumentKind, schema_for
+
+_BLOCK = 1 << 16
+_PIECES = re.compile(rb"[^>\r\n]*(?:>|\r\n|\r|\n)|[^>\r\n]+")
+_ELEMENT = re.compile(r"^Element '(?:\{[^}]*\})?([^']+)'")
+_ATTRIBUTE = re.compile(r"^Element '[^']+', attribute '(?:\{[^}]*\})?([^']+)'")
+
+
+class _Lines:
+    """The recent logical lines of the input (CR, LF and CRLF all end one)."""
+
+    def __init__(self, max_bytes: int = 1 << 20):
+        self.done: deque[tuple[int, bytes]] = deque()
+        self.size = 0
+        self.max_bytes = max_bytes
+        self.number = 1  # the line being read
+        self.current = bytearray()
+
+    @property
+    def offset(self) -> int:
+        """Byte offset of the next byte within the current line."""
+        return len(self.current)
+
+    def take(self, piece: bytes) -> None:
+        if piece.endswith((b"\n", b"\r")):
+            self.current += piece
+            self.done.append((self.number, bytes(self.current)))
+            self.size += len(self.current)
+            self.current = bytearray()
+            self.number += 1
+            while self.size > self.max_bytes and len(self.done) > 1:
+                self.size -= len(self.done.popleft()[1])
+        else:
+            self.current += piece
+
+    def _line(self, number: int) -> bytes | None:
+        if number == self.number:
+            return bytes(self.current)
+        for n, text in reversed(self.done):
+            if n == number:
+                return text
+            if n < number:
+                break
+        return None
+
+    def column(self, line: int, offset: int) -> int:
+        """1-based column, in characters, of a byte offset in a line."""
+        text = self._line(line)
+        if text is None:
+            return offset + 1
+        return len(text[:offset].decode("utf-8", "replace")) + 1
+
+    def find(self, line: int, offset: int, pattern: re.Pattern) -> tuple[int, int] | None:
+        """Line and column of the first match of ``pattern`` at or after a position."""
+        while line <= self.number:
+            text = self._line(line)
+            if text is None:
+                return None
+            found = pattern.search(text, offset)
+            if found:
+                return line, self.column(line, found.start())
+            line, offset = line + 1, 0
+        return None
+
+
+class _Tracker:
+    """Parser target: element paths and positions, records for the checks.
+
+    With a schema plugged in, lxml reports well-formedness errors faithfully
+    only for target parsers, which is one reason this path uses one.
+    """
+
+    def __init__(self, kind: DocumentKind, report: Report, lines: _Lines):
+        self.kind = kind
+        self.report = report
+        self.lines = lines
+        self.checker = checker_for(kind)
+        self.record_tags = set(kind.record_tags())
+        # One frame per open element: (local name, path, child counts, position of its "<").
+        self.stack: list[tuple[str, str, dict[str, int], tuple[int, int]]] = []
+        self.touched: tuple[str, str, tuple[int, int]] | None = None  # the element of the current piece
+        self.tag_at: tuple[int, int] = (1, 0)  # (line, byte offset) of the last "<" fed
+        self.builder: etree.TreeBuilder | None = None
+        self.positions: dict[etree._Element, tuple[int, int]] = {}
+
+    def start(self, tag, attrib, nsmap=None):
+        qname = etree.QName(tag)
+        local = qname.localname
+        if self.stack:
+            counts = self.stack[-1][2]
+            counts[local] = counts.get(local, 0) + 1
+            path = f"{self.stack[-1][1]}/{local}[{counts[local]}]"
+        else:
+            path = f"/{local}"
+        at = self.tag_at
+        self.stack.append((local, path, {}, at))
+        self.touched = (local, path, at)
+        if qname.namespace == safe.XINCLUDE_NS:
+            self.report.add(Problem(f"Element '{local}': XInclude is not allowed (F5)", line=at[0],
+                                    column=self.lines.column(*at), path=path))
+        if len(self.stack) == 2 and tag in self.record_tags:
+            self.builder = etree.TreeBuilder()
+        if self.builder is not None:
+            element = self.builder.start(tag, attrib)
+            element.sourceline = at[0]
+            self.positions[element] = at
+
+    def data(self, text):
+        if self.builder is not None:
+            self.builder.data(text)
+
+    def end(self, tag):
+        local, path, _counts, start = self.stack.pop()
+        # libxml2 checks content at the end tag; the element's start is where people look.
+        self.touched = (local, path, start)
+        if self.builder is not None:
+            self.builder.end(tag)
+            if len(self.stack) == 1:
+                record = self.builder.close()
+                self.builder = None
+                for element, problem in self.checker.check(record, path):
+                    self.report.add(self._locate(problem, self.positions.get(element)))
+                self.positions.clear()
+
+    def _locate(self, problem: Problem, at: tuple[int, int] | None) -> Problem:
+        if at is None:
+            return problem
+        line, column = at[0], self.lines.column(*at)
+        attribute = _ATTRIBUTE.match(problem.message)
+        if attribute:
+            found = self.lines.find(at[0], at[1], re.compile(rb"\b" + re.escape(attribute.group(1).encode())
+                                                             + rb"\s*="))
+            if found:
+                line, column = found
+        return Problem(problem.message, line=line, column=column, path=problem.path)
+
+    def comment(self, text):
+        pass
+
+    def pi(self, target, data=None):
+        pass
+
+    def close(self):
+        return None
+
+
+def report(source: IO[bytes], kind: DocumentKind) -> Report:
+    """Every error of the document (capped), each with line, column and path."""
+    report = Report()
+    lines = _Lines()
+    tracker = _Tracker(kind, report, lines)
+    parser = etree.XMLParser(target=tracker, schema=schema_for(kind, streaming=True), **safe.SAFE_OPTIONS)
+    errors_seen = 0
+
+    def schema_errors() -> None:
+        nonlocal errors_seen
+        log = parser.feed_error_log
+        if len(log) == errors_seen:
+            return
+        for entry in list(log)[errors_seen:]:
+            message = readable(entry.message)
+            named = _ELEMENT.match(entry.message)
+            path, at = None, tracker.tag_at
+            if tracker.touched is not None and (named is None or tracker.touched[0] == named.group(1)):
+                _local, path, at = tracker.touched
+            else:  # an error about an open element (e.g. a child where none may be)
+                for local, frame_path, _counts, frame_at in reversed(tracker.stack):
+                    if named is None or local == named.group(1):
+                        path, at = frame_path, frame_at
+                        break
+            report.add(tracker._locate(Problem(message, path=path), at))
+        errors_seen = len(log)
+
+    while block := source.read(_BLOCK):
+        if report.full:  # past the cap only the count matters: whole blocks, fewer log copies
+            pieces = [block]
+        else:
+            pieces = [m.group() for m in _PIECES.finditer(block)]
+        for piece in pieces:
+            lt = piece.rfind(b"<")
+            if lt >= 0:
+                tracker.tag_at = (lines.number, lines.offset + lt)
+            tracker.touched = None
+            lines.take(piece) if not report.full else None
+            try:
+                parser.feed(piece)
+            except etree.XMLSyntaxError as error:
+                schema_errors()
+                report.add(syntax_problem(error))
+                return report
+            schema_errors()
+    try:
+        parser.close()
+    except etree.XMLSyntaxError as error:
+        schema_errors()
+        if any(entry.domain != etree.ErrorDomains.SCHEMASV for entry in error.error_log):
+            report.add(syntax_problem(error))
+            return report
+    else:
+        schema_errors()
+    if tracker.stack:  # a truncated document may end without a parse error (see validate.fast_valid)
+        local, path, _counts, _at = tracker.stack[-1]
+        report.add(Problem(f"not well-formed XML: the document ends before element '{local}' is closed "
+                           "(is the file truncated?)", line=lines.number, column=lines.offset + 1, path=path))
+    return report
+
+
+def syntax_problem(error: etree.XMLSyntaxError) -> Problem:
+    """A well-formedness error as a Problem, at libxml2's position."""
+    line, column = error.position if error.position else (error.lineno, 0)
+    last = error.error_log.last_error if error.error_log else None
+    message = readable(last.message if last is not None else (error.msg or str(error)))
+    message = re.sub(r",? \(?line \d+(, column \d+)?\)?$", "", message)
+    return Problem(f"not well-formed XML: {message}", line=line or 1, column=column or 1)
