@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -81,11 +81,17 @@ def instant(timestamp: str | None) -> datetime | None:
     """An xs:dateTime with zone as an aware datetime, or None when unusable."""
     if not timestamp:
         return None
+    text = timestamp.strip()
+    next_day = "T24:00:00" in text  # xs:dateTime allows 24:00:00, the end of the day
+    if next_day:
+        text = text.replace("T24:00:00", "T00:00:00", 1)
     try:
-        value = datetime.fromisoformat(timestamp.strip())
+        value = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return value if value.tzinfo is not None else None
+    if value.tzinfo is None:
+        return None
+    return value + timedelta(days=1) if next_day else value
 
 
 @dataclass(frozen=True)

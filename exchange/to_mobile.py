@@ -94,9 +94,10 @@ def process(ws: Workspace, path: Path) -> None:
     channel = root.attrib.get("salesChannel")
     if channel not in ws.config.channels:
         report = validate_document(lambda: open(path, "rb")).report
-        report.problems.insert(0, Problem(
-            f"sales channel '{channel}' is not configured (F4); configured: "
-            f"{', '.join(sorted(ws.config.channels))}", line=root.line, column=1))
+        if channel is not None:  # a missing attribute is the schema's error, reported as such
+            report.problems.insert(0, Problem(
+                f"sales channel '{channel}' is not configured (F4); configured: "
+                f"{', '.join(sorted(ws.config.channels))}", line=root.line, column=1))
         ws.reject(path, sha256, "cee", report, channel=channel, kind=root.kind.root)
         return
     _transform(ws, path, sha256, root, channel)

@@ -1,8 +1,8 @@
 """CEE export elements -> records (the parsing edge of the outbound flow).
 
-Called once per top-level record of a validated export, on the hot path,
-so it walks each element's children once and creates no more lxml proxies
-than it needs.
+Called once per top-level record of an export, on the hot path, so it
+walks each element's children once, creates no more lxml proxies than it
+needs, and inlines what a function call per communication would cost.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ DELETED_CUSTOMER = _NS + "DeletedCustomer"
 COMMUNICATION_METHOD = _NS + "CommunicationMethod"
 
 
+_TRUE = ("true", "1")
+
+
 def token(text: str | None) -> str:
     """xs:token's value: whitespace collapsed, as the schema compared it."""
     return " ".join(text.split()) if text else ""
@@ -49,12 +52,7 @@ def token(text: str | None) -> str:
 def boolean(value: str | None, default: bool) -> bool:
     if value is None:
         return default
-    return value.strip() in ("true", "1")
-
-
-def _communication(el: etree._Element) -> Communication:
-    get = el.get
-    return Communication(get("kind"), get("method"), token(el.text), boolean(get("preferred"), False))
+    return value.strip() in _TRUE
 
 
 def _address(el: etree._Element) -> Address:
@@ -79,7 +77,12 @@ def contact_person(el: etree._Element) -> ContactPerson:
     for child in el:
         tag = child.tag
         if tag == COMMUNICATION:
-            communications.append(_communication(child))
+            get = child.get
+            text = child.text
+            preferred = get("preferred")
+            communications.append(Communication(
+                get("kind"), get("method"), " ".join(text.split()) if text else "",
+                preferred is not None and preferred.strip() in _TRUE))
         elif tag == CLASSIFICATION:
             classifications.append(child.text)
         elif tag == SURNAME:
@@ -89,12 +92,14 @@ def contact_person(el: etree._Element) -> ContactPerson:
         elif tag == OCCUPATION:
             occupation = child.text
     get = el.get
+    preferred = get("preferred")
     return ContactPerson(get("partner"), surname, first, occupation, tuple(classifications),
                          tuple(communications), get("assignment") or "employee",
-                         boolean(get("preferred"), False))
+                         preferred is not None and preferred.strip() in _TRUE)
 
 
 def customer(el: etree._Element) -> Customer:
+    """A ``Customer`` element as a record (the hot path of every customer export)."""
     name = tax_id = address = None
     communications = []
     persons = []
@@ -104,7 +109,12 @@ def customer(el: etree._Element) -> Customer:
         if tag == CONTACT_PERSON:
             persons.append(contact_person(child))
         elif tag == COMMUNICATION:
-            communications.append(_communication(child))
+            get = child.get
+            text = child.text
+            preferred = get("preferred")
+            communications.append(Communication(
+                get("kind"), get("method"), " ".join(text.split()) if text else "",
+                preferred is not None and preferred.strip() in _TRUE))
         elif tag == NAME:
             name = token(child.text)
         elif tag == TAX_ID:
@@ -113,7 +123,8 @@ def customer(el: etree._Element) -> Customer:
             address = _address(child)
         elif tag == REMOVED:
             removed.append(child.get("partner"))
-    return Customer(el.get("number"), name, boolean(el.get("active"), True), tax_id, address,
+    active = el.get("active")
+    return Customer(el.get("number"), name, active is None or active.strip() in _TRUE, tax_id, address,
                     tuple(communications), tuple(persons), tuple(removed))
 
 

@@ -213,17 +213,22 @@ def report(source: IO[bytes], kind: DocumentKind) -> Report:
                 report.add(syntax_problem(error))
                 return report
             schema_errors()
+    truncated = bool(tracker.stack)
     try:
         parser.close()
     except etree.XMLSyntaxError as error:
-        schema_errors()
-        if any(entry.domain != etree.ErrorDomains.SCHEMASV for entry in error.error_log):
-            report.add(syntax_problem(error))
-            return report
+        if not truncated:
+            schema_errors()
+        if truncated or any(entry.domain != etree.ErrorDomains.SCHEMASV for entry in error.error_log):
+            # What libxml2 says about a cut-off document after the last tag is noise;
+            # that it ends early, and where, is the news.
+            if not truncated:
+                report.add(syntax_problem(error))
+                return report
     else:
         schema_errors()
-    if tracker.stack:  # a truncated document may end without a parse error (see validate.fast_valid)
-        local, path, _counts, _at = tracker.stack[-1]
+    if tracker.stack or truncated:  # a truncated document may end without a parse error (fast_valid)
+        local, path = (tracker.stack[-1][0], tracker.stack[-1][1]) if tracker.stack else ("?", None)
         report.add(Problem(f"not well-formed XML: the document ends before element '{local}' is closed "
                            "(is the file truncated?)", line=lines.number, column=lines.offset + 1, path=path))
     return report
@@ -232,7 +237,10 @@ def report(source: IO[bytes], kind: DocumentKind) -> Report:
 def syntax_problem(error: etree.XMLSyntaxError) -> Problem:
     """A well-formedness error as a Problem, at libxml2's position."""
     line, column = error.position if error.position else (error.lineno, 0)
-    last = error.error_log.last_error if error.error_log else None
+    parse_errors = [e for e in error.error_log if e.domain != etree.ErrorDomains.SCHEMASV]
+    last = parse_errors[-1] if parse_errors else None
     message = readable(last.message if last is not None else (error.msg or str(error)))
+    if last is not None and last.line:
+        line, column = last.line, last.column
     message = re.sub(r",? \(?line \d+(, column \d+)?\)?$", "", message)
     return Problem(f"not well-formed XML: {message}", line=line or 1, column=column or 1)

@@ -1,0 +1,136 @@
+"""Benchmark: ``exchange run`` end to end on a big CustomerExport, against a
+bare ``lxml.etree.iterparse`` pass over the same file, in the same script.
+
+    python bench/run.py [--sizes 200] [--seed 1] [--repeat 1] [--keep]
+
+For each size (MiB) a CustomerExport (and a small MasterdataExport for its
+occupations) is generated with ``bench/generate.py`` into ``bench/out/``
+(git-ignored; reused when already there). Then, each in its own process:
+
+baseline
+    ``for event, el in etree.iterparse(f, events=("end",)): el.clear()``,
+    dropping each processed record from the root: the bare streaming pass
+    over the file, no schema, no output.
+exchange run
+    a fresh workspace (``exchange init``) that has processed the masterdata
+    export already; the timed command is ``python -m exchange run --settle 0``
+    with the CustomerExport alone in ``inbox/cee/``: hashing, validation (in
+    a forked child), rules R1-R8, the ledger, writing, checking and
+    publishing the package, archiving the input.
+
+Printed: MiB/s of each, the ratio exchange/baseline (the target is at least
+1/3), and peak memory: the largest RSS of any one process of the run, and
+the largest sum over the run's process tree (the main process and the
+validation children it forks), sampled every 20 ms from /proc.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import generate  # noqa: E402  (bench/generate.py, beside this file)
+
+MIB = 1 << 20
+BASELINE = r"""
+import sys
+from lxml import etree
+for _event, el in etree.iterparse(sys.argv[1], events=("end",)):
+    el.clear()
+    parent = el.getparent()
+    if parent is not None and parent.getparent() is None:
+        while el.getprevious() is not None:
+            del parent[0]
+"""
+
+
+def _tree_rss_kib(pid: int) -> int:
+    """Sum of VmRSS over a process and its descendants (Linux /proc)."""
+    total = 0
+    stack = [pid]
+    while stack:
+        p = stack.pop()
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    stack.extend(int(c) for c in f.read().split())
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return total
+
+
+def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS of one process MiB, peak RSS of the tree MiB)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    tree_peak = 0
+    while True:
+        try:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        except ChildProcessError:
+            break
+        if pid:
+            wall = time.perf_counter() - start
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            break
+        tree_peak = max(tree_peak, _tree_rss_kib(proc.pid))
+        time.sleep(0.02)
+    err = proc.stderr.read().decode(errors="replace")
+    if proc.returncode not in (0,):
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
+    # ru_maxrss of the direct child; forked grandchildren are covered by the tree samples
+    return wall, usage.ru_maxrss / 1024, tree_peak / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="200", help="comma-separated MiB sizes (default 200)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per variant; the fastest is kept")
+    parser.add_argument("--out-dir", type=Path, default=HERE / "out")
+    args = parser.parse_args()
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    masterdata = args.out_dir / "masterdata.xml"
+    if not masterdata.exists():
+        generate.main(["masterdata", str(masterdata)])
+    print(f"{'size':>8} {'baseline MiB/s':>15} {'exchange MiB/s':>15} {'ratio':>7} "
+          f"{'peak RSS (largest process)':>27} {'peak RSS (process tree)':>24}")
+    for mib in (int(s) for s in args.sizes.split(",")):
+        export = args.out_dir / f"run_customers_{mib}MiB_seed{args.seed}.xml"
+        if not export.exists():
+            generate.main(["customers", str(export), "--mb", str(mib), "--seed", str(args.seed)])
+        size = export.stat().st_size / MIB
+        base = min(measure([sys.executable, "-c", BASELINE, str(export)])[0] for _ in range(args.repeat))
+        best = None
+        for _ in range(args.repeat):
+            with tempfile.TemporaryDirectory(dir=args.out_dir) as tmp:
+                ws = Path(tmp) / "ws"
+                subprocess.run([sys.executable, "-m", "exchange", "init", str(ws)], check=True,
+                               stdout=subprocess.DEVNULL)
+                shutil.copy(masterdata, ws / "inbox" / "cee")
+                subprocess.run([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws, check=True,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                os.link(export, ws / "inbox" / "cee" / export.name)
+                result = measure([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws)
+                if best is None or result[0] < best[0]:
+                    best = result
+        wall, rss_one, rss_tree = best
+        print(f"{mib:>6}MiB {size / base:>15.1f} {size / wall:>15.1f} {base / wall:>7.2f} "
+              f"{rss_one:>24.0f} MiB {rss_tree:>21.0f} MiB", flush=True)
+
+
+if __name__ == "__main__":
+    main()
