@@ -23,6 +23,7 @@ from typing import IO
 from exchange.xml import safe
 from exchange.xml.report import Problem, Report, readable
 from exchange.xml.schemas import FROM_MOBILE, KINDS, MANIFEST, TO_MOBILE, DocumentKind, schema
+from exchange.xml.precise import syntax_problem
 from exchange.xml.validate import validate_document
 
 MANIFEST_NAME = "manifest.xml"
@@ -83,8 +84,16 @@ class PackageCheck:
         return not self.report
 
 
+def shown(name: str) -> str:
+    """A member name as it may be printed: control characters escaped, so a
+    name cannot forge lines of a report."""
+    return name.encode("unicode_escape").decode("ascii") if not name.isprintable() else name
+
+
 def _member_problem(name: str) -> str | None:
     """Why a member name is not a plain top-level file name, or None."""
+    if name.endswith("/") and name.count("/") == 1 and name != "/":
+        return "directory entry"
     if name.startswith("/") or _DRIVE.match(name):
         return "absolute path"
     if "\\" in name:
@@ -124,9 +133,8 @@ def _parse_manifest(data: bytes, report: Report) -> Manifest | None:
     try:
         tree = safe.parse_bytes(data)
     except etree.XMLSyntaxError as error:
-        line, column = error.position if error.position else (1, 1)
-        report.add(Problem(f"not well-formed XML: {readable(error.msg)}", line=line, column=column or 1,
-                           member=MANIFEST_NAME))
+        problem = syntax_problem(error)
+        report.add(Problem(problem.message, line=problem.line, column=problem.column, member=MANIFEST_NAME))
         return None
     except safe.HostileDocument as error:
         report.add(Problem(str(error), member=MANIFEST_NAME, line=1, column=1))
@@ -185,23 +193,20 @@ def _check_container(zf: zipfile.ZipFile, report: Report, max_bytes: int) -> Man
         name = info.filename
         why = _member_problem(name)
         if why:
-            report.add(Problem(f"member '{name}' refused: {why} (F5)"))
+            report.add(Problem(f"member '{shown(name)}' refused: {why} (F5)"))
             continue
         if stat.S_ISLNK(info.external_attr >> 16):
-            report.add(Problem(f"member '{name}' refused: symbolic link (F5)"))
-            continue
-        if info.is_dir():
-            report.add(Problem(f"member '{name}' refused: directory entry (F5)"))
+            report.add(Problem(f"member '{shown(name)}' refused: symbolic link (F5)"))
             continue
         if info.flag_bits & 0x1:
-            report.add(Problem(f"member '{name}' refused: encrypted (F5)"))
+            report.add(Problem(f"member '{shown(name)}' refused: encrypted (F5)"))
             continue
         if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            report.add(Problem(f"member '{name}' refused: compression method {info.compress_type} "
+            report.add(Problem(f"member '{shown(name)}' refused: compression method {info.compress_type} "
                                "(only stored and deflate are allowed)"))
             continue
         if name in names:
-            report.add(Problem(f"member '{name}' refused: appears more than once (F5)"))
+            report.add(Problem(f"member '{shown(name)}' refused: appears more than once (F5)"))
             continue
         names[name] = info
     if report:
@@ -221,31 +226,33 @@ def _check_container(zf: zipfile.ZipFile, report: Report, max_bytes: int) -> Man
     allowed = DATA_FILES[manifest.direction]
     for name in names:
         if name != MANIFEST_NAME and name not in listed:
-            report.add(Problem(f"member '{name}' is not listed in the manifest (F5)"))
+            report.add(Problem(f"member '{shown(name)}' is not listed in the manifest (F5)"))
     for entry in manifest.entries:
         if entry.name not in allowed:
-            report.add(Problem(f"entry '{entry.name}' is not a data file of a {manifest.direction} package "
+            report.add(Problem(f"entry '{shown(entry.name)}' is not a data file of a {manifest.direction} package "
                                f"(expected {' or '.join(sorted(allowed))})", member=MANIFEST_NAME))
         elif entry.name not in names:
             report.add(Problem(f"member '{entry.name}' is listed in the manifest but missing from the package"))
     if len(listed) != len(manifest.entries):
         report.add(Problem("the manifest lists a member more than once", member=MANIFEST_NAME))
+    elif len(manifest.entries) > 1:
+        report.add(Problem(f"a package holds one data file; this manifest lists {len(manifest.entries)} "
+                           f"({', '.join(shown(e.name) for e in manifest.entries)})", member=MANIFEST_NAME))
+    declared = sum(entry.bytes for entry in manifest.entries)
+    if declared > max_bytes:
+        report.add(Problem(f"the manifest declares {declared} bytes, more than max_package_bytes "
+                           f"({max_bytes} bytes) (F5)", member=MANIFEST_NAME))
     if report:
         return manifest
 
-    budget = max_bytes
+    # The declared sizes are within max_package_bytes (checked above), so reading
+    # each member no further than its declared size bounds the whole package.
     for entry in manifest.entries:
-        limit = min(entry.bytes, budget)
-        size, digest, too_big = _read_limited(zf, names[entry.name], limit)
+        size, digest, too_big = _read_limited(zf, names[entry.name], entry.bytes)
         if too_big:
-            if limit < entry.bytes:
-                report.add(Problem(f"the package expands past max_package_bytes ({max_bytes} bytes) (F5)",
-                                   member=entry.name))
-            else:
-                report.add(Problem(f"member expands past its declared size of {entry.bytes} bytes (F5)",
-                                   member=entry.name))
+            report.add(Problem(f"member expands past its declared size of {entry.bytes} bytes (F5)",
+                               member=entry.name))
             continue
-        budget -= size
         if size != entry.bytes:
             report.add(Problem(f"size is {size} bytes, the manifest says {entry.bytes}", member=entry.name))
         if digest != entry.sha256:

@@ -196,8 +196,8 @@ def _apply_person(number: str, person: ContactPerson, was_sent: bool, rules: Cus
                                   customer=number, partner=partner, count=preferred))
     relation = person.assignment  # R6: employee -> employee, contact -> contact
     decisions.append(Decision(None if relation == "employee" else "R6", "contact person", "upsert",
-                              f"sent as {relation}", customer=number, partner=partner,
-                              code=position))
+                              f"sent as {relation}" + (f" with position {position}" if position else ""),
+                              customer=number, partner=partner))
     outcome.sent.add(partner)
     return PersonUpsert(partner, relation, person.surname, person.first_name, position, contacts)
 

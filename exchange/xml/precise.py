@@ -25,6 +25,18 @@ from exchange.xml.report import Problem, Report, readable
 from exchange.xml.schemas import DocumentKind, schema_for
 
 _BLOCK = 1 << 16
+#: libxml2's limits without XML_PARSE_HUGE, which a target parser does not
+#: apply by itself: kept here so the report path is as safe as the fast path.
+MAX_DEPTH = 256
+MAX_TEXT = 10_000_000
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop the report path at a limit."""
+
+    def __init__(self, problem: Problem):
+        super().__init__(problem.message)
+        self.problem = problem
 _PIECES = re.compile(rb"[^>\r\n]*(?:>|\r\n|\r|\n)|[^>\r\n]+")
 _ELEMENT = re.compile(r"^Element '(?:\{[^}]*\})?([^']+)'")
 _ATTRIBUTE = re.compile(r"^Element '[^']+', attribute '(?:\{[^}]*\})?([^']+)'")
@@ -106,10 +118,17 @@ class _Tracker:
         self.tag_at: tuple[int, int] = (1, 0)  # (line, byte offset) of the last "<" fed
         self.builder: etree.TreeBuilder | None = None
         self.positions: dict[etree._Element, tuple[int, int]] = {}
+        self.text_size = 0  # characters of the current text node
 
     def start(self, tag, attrib, nsmap=None):
         qname = etree.QName(tag)
         local = qname.localname
+        self.text_size = 0
+        if len(self.stack) >= MAX_DEPTH:
+            at = self.tag_at
+            raise _Refused(Problem(
+                f"not well-formed XML: elements nested deeper than {MAX_DEPTH} levels (F5)",
+                line=at[0], column=self.lines.column(*at)))
         if self.stack:
             counts = self.stack[-1][2]
             counts[local] = counts.get(local, 0) + 1
@@ -130,10 +149,16 @@ class _Tracker:
             self.positions[element] = at
 
     def data(self, text):
+        self.text_size += len(text)
+        if self.text_size > MAX_TEXT:
+            raise _Refused(Problem(
+                f"not well-formed XML: a text node longer than {MAX_TEXT:,} characters (F5)",
+                line=self.lines.number, column=1, path=self.stack[-1][1] if self.stack else None))
         if self.builder is not None:
             self.builder.data(text)
 
     def end(self, tag):
+        self.text_size = 0
         local, path, _counts, start = self.stack.pop()
         # libxml2 checks content at the end tag; the element's start is where people look.
         self.touched = (local, path, start)
@@ -208,6 +233,9 @@ def report(source: IO[bytes], kind: DocumentKind) -> Report:
             lines.take(piece) if not report.full else None
             try:
                 parser.feed(piece)
+            except _Refused as refused:
+                report.add(refused.problem)
+                return report
             except etree.XMLSyntaxError as error:
                 schema_errors()
                 report.add(syntax_problem(error))
@@ -238,9 +266,12 @@ def syntax_problem(error: etree.XMLSyntaxError) -> Problem:
     """A well-formedness error as a Problem, at libxml2's position."""
     line, column = error.position if error.position else (error.lineno, 0)
     parse_errors = [e for e in error.error_log if e.domain != etree.ErrorDomains.SCHEMASV]
-    last = parse_errors[-1] if parse_errors else None
-    message = readable(last.message if last is not None else (error.msg or str(error)))
-    if last is not None and last.line:
-        line, column = last.line, last.column
-    message = re.sub(r",? \(?line \d+(, column \d+)?\)?$", "", message)
+    if parse_errors:
+        last = parse_errors[-1]
+        message = readable(last.message)
+        if last.line:
+            line, column = last.line, last.column
+    else:
+        # lxml's own text repeats the position ("..., line 6, column 1"): the Problem says it.
+        message = re.sub(r",? \(?line \d+(, column \d+)?\)?$", "", readable(error.msg or str(error)))
     return Problem(f"not well-formed XML: {message}", line=line or 1, column=column or 1)

@@ -64,8 +64,21 @@ def refuse_doctype(element: etree._Element) -> None:
         )
 
 
+def _declares_doctype(data: bytes) -> bool:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "<!DOCTYPE" in data.decode("utf-16", "replace")
+    return b"<!DOCTYPE" in data
+
+
 def parse_bytes(data: bytes) -> etree._ElementTree:
-    """Parse a small document held in memory (a manifest), refusing DOCTYPEs."""
+    """Parse a small document held in memory (a manifest), refusing DOCTYPEs.
+
+    The bytes are looked at before parsing, so that a DOCTYPE is refused as
+    such, whatever its internal subset would make the parser say.
+    """
+    if _declares_doctype(data):
+        raise HostileDocument(
+            "DOCTYPE is not allowed (F5): documents must not declare a DTD or entities", line=1)
     tree = etree.ElementTree(etree.fromstring(data, parser()))
     refuse_doctype(tree.getroot())
     return tree

@@ -75,12 +75,17 @@ def read_root(source: IO[bytes]) -> Root:
     """
     head = _Head(source)
     try:
-        for _event, element in safe.iterparse(head, events=("start",)):
+        events = safe.iterparse(head, events=("start",))
+        for _event, element in events:
             safe.refuse_doctype(element)
             line = head.line_of(etree.QName(element).localname, element.sourceline or 1)
             try:
                 kind = kind_for(element.tag)
             except UnknownRoot as error:
+                # A file cut inside the root's start tag looks like an unknown root
+                # (its xmlns may be missing): one more step tells the two apart.
+                for _more in events:
+                    break
                 raise DocumentRejected(Problem(str(error), line=line, column=1)) from None
             return Root(element.tag, dict(element.attrib), line, kind)
     except etree.XMLSyntaxError as error:
