@@ -134,7 +134,7 @@ def apply_customer(customer: Customer, sent_before: frozenset[str] | set[str],
     if not customer.active:
         return withdraw(number, "inactive")
 
-    decisions: list[Decision] = []
+    decisions: list[Decision] = [Decision(None, "customer", "upsert", "sent", customer=number)]
     contacts, filtered, preferred = _contacts(customer.communications, rules.displayed_methods)
     if filtered:
         decisions.append(Decision("R4", "customer", "dropped",
@@ -145,8 +145,7 @@ def apply_customer(customer: Customer, sent_before: frozenset[str] | set[str],
                                   customer=number, count=preferred))
 
     persons: list[PersonUpsert | PersonDelete] = []
-    outcome = CustomerOutcome(CustomerUpsert(number, customer.name, customer.tax_id, customer.address,
-                                             contacts, ()), decisions)
+    outcome = CustomerOutcome(None, decisions)
     for person in customer.contact_persons:
         record = _apply_person(number, person, person.partner in sent_before, rules, outcome)
         if record is not None:
@@ -158,7 +157,6 @@ def apply_customer(customer: Customer, sent_before: frozenset[str] | set[str],
                                   customer=number, partner=partner))
     outcome.record = CustomerUpsert(number, customer.name, customer.tax_id, customer.address,
                                     contacts, tuple(persons))
-    decisions.insert(0, Decision(None, "customer", "upsert", "sent", customer=number))
     return outcome
 
 
