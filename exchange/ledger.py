@@ -87,6 +87,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_customer ON events (customer) WHERE partner IS NULL AND customer IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_partner ON events (partner) WHERE partner IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_code ON events (code) WHERE code IS NOT NULL;
+CREATE TABLE IF NOT EXISTS mobile_ids (       -- R12: every mobileId an import document carried
+    mobile_id TEXT PRIMARY KEY, channel TEXT NOT NULL, file_id INTEGER NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT,
     exit_code INTEGER, summary TEXT
@@ -285,6 +288,21 @@ class Ledger:
     def unsend_customers(self, channel: str, customers: list[str]) -> None:
         self._executemany("DELETE FROM sent_persons WHERE channel = ? AND customer = ?",
                           [(channel, c) for c in customers])
+
+    def known_mobile_ids(self, mobile_ids: Iterable[str]) -> set[str]:
+        """R12: which of these mobileIds an earlier import document carried."""
+        ids = list(mobile_ids)
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.update(row[0] for row in self._read().execute(
+                f"SELECT mobile_id FROM mobile_ids WHERE mobile_id IN ({marks})", chunk))
+        return found
+
+    def add_mobile_ids(self, channel: str, file_id: int, mobile_ids: list[str]) -> None:
+        self._executemany("INSERT INTO mobile_ids (mobile_id, channel, file_id) VALUES (?, ?, ?)",
+                          [(m, channel, file_id) for m in mobile_ids])
 
     # --- decisions and runs ---------------------------------------------------
 

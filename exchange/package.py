@@ -165,19 +165,21 @@ def _parse_manifest(data: bytes, report: Report) -> Manifest | None:
 
 
 def check_package(path: str | Path, max_bytes: int = DEFAULT_MAX_PACKAGE_BYTES,
-                  validate_members: bool = True) -> PackageCheck:
+                  validate_members: bool = True, verify_members: bool = True) -> PackageCheck:
     """Check a package completely; never raises for bad input.
 
     ``max_bytes`` bounds the uncompressed bytes of all data members together
-    (F5, ``max_package_bytes``).
+    (F5, ``max_package_bytes``). ``verify_members=False`` stops after the
+    manifest (to read its createdAt); ``validate_members=False`` checks sizes
+    and checksums but leaves the XML of the data files to the caller.
     """
     check = PackageCheck()
     report = check.report
     try:
         with zipfile.ZipFile(path) as zf:
-            manifest = _check_container(zf, report, max_bytes)
+            manifest = _check_container(zf, report, max_bytes, verify_members)
             check.manifest = manifest
-            if manifest is not None and not report and validate_members:
+            if manifest is not None and not report and validate_members and verify_members:
                 _check_members_xml(zf, manifest, report)
     except zipfile.BadZipFile as error:
         report.add(Problem(f"not a readable ZIP package: {error}"))
@@ -186,7 +188,8 @@ def check_package(path: str | Path, max_bytes: int = DEFAULT_MAX_PACKAGE_BYTES,
     return check
 
 
-def _check_container(zf: zipfile.ZipFile, report: Report, max_bytes: int) -> Manifest | None:
+def _check_container(zf: zipfile.ZipFile, report: Report, max_bytes: int,
+                     verify_members: bool = True) -> Manifest | None:
     infos = zf.infolist()
     names: dict[str, zipfile.ZipInfo] = {}
     for info in infos:
@@ -242,7 +245,7 @@ def _check_container(zf: zipfile.ZipFile, report: Report, max_bytes: int) -> Man
     if declared > max_bytes:
         report.add(Problem(f"the manifest declares {declared} bytes, more than max_package_bytes "
                            f"({max_bytes} bytes) (F5)", member=MANIFEST_NAME))
-    if report:
+    if report or not verify_members:
         return manifest
 
     # The declared sizes are within max_package_bytes (checked above), so reading

@@ -133,6 +133,72 @@ class PositionDelete:
     code: str
 
 
+# --- return packages from Mobile (input) ------------------------------------
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class ReturnedPerson:
+    """A contact person added on a device."""
+
+    mobile_id: str
+    surname: str
+    first_name: str | None
+    position: str | None
+    contacts: tuple[Contact, ...]
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class NewCustomer:
+    """A customer added on a device, with its contact persons."""
+
+    mobile_id: str
+    name: str
+    tax_id: str | None
+    address: Address | None
+    contacts: tuple[Contact, ...]
+    persons: tuple[ReturnedPerson, ...]
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class ReturnedCustomer:
+    """An existing CEE customer with contact persons added or deleted on a device."""
+
+    id: str
+    persons: tuple[ReturnedPerson, ...]
+    deleted_partners: tuple[str, ...]
+
+
+# --- CEE import documents (output) -------------------------------------------
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class Organization:
+    external_id: str
+    name: str
+    tax_id: str | None
+    address: Address | None
+    communications: tuple[Communication, ...]
+    sales_channel: str
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class Person:
+    external_id: str
+    surname: str
+    first_name: str | None
+    occupation: str | None
+    classifications: tuple[str, ...]
+    communications: tuple[Communication, ...]
+    employee_of: str | None = None  # an existing CEE customer number
+    employee_of_new: str | None = None  # the externalId of an Organization of this or an earlier import
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class ContactPersonRemoval:
+    customer: str
+    partner: str
+
+
 # --- what the rules decided -------------------------------------------------
 
 
@@ -141,6 +207,8 @@ class Decision:
     """One thing a rule did to one record, for reports and ``explain``.
 
     ``rule`` is ``R1`` ... ``R14`` or ``None`` for a plain transfer;
+    ``customer`` and ``partner`` hold CEE numbers or, for records that come
+    from Mobile, mobileIds;
     ``outcome`` is what happened (``upsert``, ``delete``, ``not sent``,
     ``dropped``, ``warning``, ``setting``); ``count`` says how many items
     (flags, connections) a summary decision stands for.

@@ -11,7 +11,7 @@ import json
 import logging
 from pathlib import Path
 
-from exchange import files, pickup, to_mobile
+from exchange import files, pickup, to_cee, to_mobile
 from exchange.config import Config
 from exchange.ledger import Ledger, utc_now
 from exchange.lock import workspace_lock
@@ -36,17 +36,23 @@ def run_batch(config: Config, settle_seconds: float | None = None, transfer: boo
         try:
             ws = Workspace(config, ledger, run_id=ledger.start_run(), progress=progress)
             started = utc_now()
-            to_mobile.recover(ws)
-            cee_files = pickup.candidates(config.paths.inbox_cee, ".xml")
-            complete, changing = pickup.settle(cee_files, settle_seconds)
+            ws.recover()
+            exports = pickup.candidates(config.paths.inbox_cee, ".xml")
+            packages = pickup.candidates(config.paths.inbox_mobile, ".zip")
+            complete, changing = pickup.settle(exports + packages, settle_seconds)
             ws.summary.left_for_next_run.extend(p.name for p in changing)
+            complete = set(complete)
+            # F3: CEE exports first, then return packages, each in the order written.
             ready = []
-            for path in complete:
+            for path in (p for p in exports if p in complete):
                 root = to_mobile.read_ready_root(path)
-                created = pickup.instant(root.attrib.get("createdAt")) if root else None
-                ready.append(pickup.Ready(path, created))
+                ready.append(pickup.Ready(path, pickup.instant(root.attrib.get("createdAt")) if root else None))
             for item in pickup.order(ready):
                 to_mobile.process(ws, item.path)
+            ready = [pickup.Ready(path, pickup.instant(to_cee.manifest_created_at(path)))
+                     for path in packages if path in complete]
+            for item in pickup.order(ready):
+                to_cee.process(ws, item.path)
             summary = ws.summary
             _write_report(config, ws.run_id, started, summary)
             ledger.finish_run(ws.run_id, summary.exit_code, summary.as_dict())

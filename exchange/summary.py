@@ -25,6 +25,10 @@ RULE_LABELS: dict[tuple[str, str], str] = {
     ("R6", "upsert"): "R6 contact persons sent as relation=contact",
     ("R7", "warning"): "R7 warnings (position left out)",
     ("R8", "delete"): "R8 customers withdrawn (deleted or inactive)",
+    ("R10", "created"): "R10 contact persons created as employees",
+    ("R12", "not created"): "R12 records not created again (mobileId imported before)",
+    ("R13", "warning"): "R13 warnings (position left out)",
+    ("R14", "removal"): "R14 contact person removals",
 }
 
 MAX_WARNINGS_LISTED = 50

@@ -12,8 +12,9 @@ The shell around :mod:`exchange.rules.outbound`:
    ``claimed``. A crash before that commit leaves no trace but a temporary
    file; the next run redoes the file from scratch.
 4. Then the package is renamed to its final name (``published``) and the
-   input moved to the archive (``archived``). :func:`recover` finishes
-   these two steps for files a crash left in between.
+   input moved to the archive (``archived``).
+   :meth:`~exchange.workspace.Workspace.recover` finishes these two steps
+   for files a crash left in between.
 
 An invalid file rolls the transaction back and is rejected with a precise
 report (F1); no sequence number is used, so sequences have no gaps.
@@ -110,7 +111,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
     outbox.mkdir(parents=True, exist_ok=True)
     temp = outbox / f".MOB_{channel}_{uuid.uuid4().hex}.zip.tmp"
     entry_name = "positions.xml" if kind is MASTERDATA else "customers.xml"
-    validator = ValidationChild(path, kind)
+    validator = ValidationChild(lambda: open(path, "rb"), kind)
     writer = PackageWriter(temp, entry_name)
     checker = OutputValidation("to-mobile.xsd")
     writer.observe = checker.feed
@@ -127,11 +128,11 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
                     transform = _masterdata if kind is MASTERDATA else _customers
                     records_read = transform(ws, counted, source, channel, file_id, writer, path.name, progress)
             except Exception as error:  # an invalid input can break the transform anywhere
-                if validator.result():
+                if validator.result().valid:
                     raise  # valid input, so this is our bug: let it surface
                 raise _Invalid() from error
             entry = writer.finish_data()
-            if not validator.result():
+            if not validator.result().valid:
                 raise _Invalid()
             problem = checker.close()
             if problem is not None:
@@ -163,47 +164,10 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
         raise
     ws.summary.records_read += records_read
     ws.summary.merge(counted)
-    _finish(ws, file_id, temp, outbox / final, path)
+    ws.finish(file_id, temp, outbox / final, path)
     ws.summary.files += 1
     ws.summary.packages.append(final)
     log.info("%s: %d records -> %s (%d records)", path.name, records_read, final, entry.records)
-
-
-def _finish(ws: Workspace, file_id: int, temp: Path, final: Path, source: Path | None) -> None:
-    """claimed -> published -> archived; also what recovery calls."""
-    if temp.exists():
-        files.publish(temp, final)
-    with ws.ledger.transaction():
-        ws.ledger.set_state(file_id, "published", temp=None)
-    archived_as = None
-    if source is not None and source.exists():
-        archived_as = str(ws.archive(source).relative_to(ws.config.root))
-    with ws.ledger.transaction():
-        ws.ledger.set_state(file_id, "archived", archived_as=archived_as)
-
-
-def recover(ws: Workspace) -> None:
-    """Finish what a crash left between commit and archive; drop stale temp files."""
-    outbox = ws.paths.outbox_mobile
-    for row in ws.ledger.files_in("claimed", "published"):
-        if row.inbox != "cee":
-            continue
-        temp = outbox / row.temp if row.temp else None
-        final = outbox / row.output
-        if row.state == "claimed" and not (temp and temp.exists()) and not final.exists():
-            log.error("%s: package %s was committed but its file is gone; the input stays in the inbox "
-                      "for an operator to look at", row.name, row.output)
-            continue
-        source = ws.paths.inbox_cee / row.name
-        if source.exists() and sha256_file(source) != row.sha256:
-            source = None  # a different file under the same name: leave it to pickup
-        log.info("%s: finishing %s after an interruption", row.name, row.output)
-        _finish(ws, row.id, temp if temp else final, final, source)
-    claimed = {row.temp for row in ws.ledger.files_in("claimed") if row.temp}
-    if outbox.exists():
-        for stale in outbox.glob(".MOB_*.zip.tmp"):
-            if stale.name not in claimed:
-                stale.unlink(missing_ok=True)
 
 
 class _progress:

@@ -9,10 +9,11 @@ transforms, and a package is published only when both succeeded (F1).
 from __future__ import annotations
 
 import ctypes
-import os
 import multiprocessing
+import os
 import signal
-from pathlib import Path
+from dataclasses import dataclass
+from typing import IO, Callable
 
 from exchange.xml.schemas import KINDS, DocumentKind
 from exchange.xml.validate import Validation, fast_valid
@@ -29,41 +30,56 @@ def _die_with_parent() -> None:
         pass
 
 
-def _child(path: str, tag: str, conn) -> None:
+def _child(opener: Callable[[], IO[bytes]], tag: str, conn) -> None:
     _die_with_parent()
-    kind = KINDS[tag]
+    validation = Validation(KINDS[tag])
     try:
-        with open(path, "rb") as source:
-            ok = fast_valid(source, Validation(kind))
+        with opener() as source:
+            ok = fast_valid(source, validation)
     except Exception:  # reported as "unknown": the parent validates itself
         ok = None
-    conn.send(ok)
+    conn.send(None if ok is None else (ok, validation.records))
     conn.close()
 
 
-class ValidationChild:
-    """A forked process validating one file; :meth:`result` waits for it."""
+@dataclass(frozen=True)
+class FastResult:
+    valid: bool
+    records: int  # top-level records, when valid
 
-    def __init__(self, path: Path, kind: DocumentKind):
+
+class ValidationChild:
+    """A forked process validating one document; :meth:`result` waits for it.
+
+    ``opener`` opens the document (a file, or a member of a package); with
+    the fork start method it is not pickled, so a lambda will do.
+    """
+
+    def __init__(self, opener: Callable[[], IO[bytes]], kind: DocumentKind):
         context = multiprocessing.get_context("fork")
         self._recv, send = context.Pipe(duplex=False)
-        self._process = context.Process(target=_child, args=(str(path), kind.tag, send), daemon=True)
+        self._process = context.Process(target=_child, args=(opener, kind.tag, send), daemon=True)
         self._process.start()
         send.close()
-        self.path = path
+        self.opener = opener
         self.kind = kind
+        self._result: FastResult | None = None
 
-    def result(self) -> bool:
-        """True if valid, False if not (the fast path found a problem)."""
+    def result(self) -> FastResult:
+        """Whether the document is valid (fast path) and how many records it has."""
+        if self._result is not None:
+            return self._result
         try:
-            ok = self._recv.recv()
+            answer = self._recv.recv()
         except EOFError:
-            ok = None
+            answer = None
         self._process.join()
-        if ok is None:  # the child died or failed: validate here instead
-            with open(self.path, "rb") as source:
-                ok = fast_valid(source, Validation(self.kind))
-        return ok
+        if answer is None:  # the child died or failed: validate here instead
+            validation = Validation(self.kind)
+            with self.opener() as source:
+                answer = (fast_valid(source, validation), validation.records)
+        self._result = FastResult(*answer)
+        return self._result
 
     def stop(self) -> None:
         if self._process.is_alive():

@@ -42,6 +42,52 @@ class Workspace:
     def paths(self):
         return self.config.paths
 
+    def output_folder(self, inbox: str) -> Path:
+        return self.paths.outbox_mobile if inbox == "cee" else self.paths.outbox_cee
+
+    def inbox_folder(self, inbox: str) -> Path:
+        return self.paths.inbox_cee if inbox == "cee" else self.paths.inbox_mobile
+
+    def finish(self, file_id: int, temp: Path, final: Path, source: Path | None) -> None:
+        """claimed -> published -> archived: rename the committed output to its
+        final name, then archive the input. Also what :meth:`recover` calls."""
+        if temp.exists():
+            files.publish(temp, final)
+        with self.ledger.transaction():
+            self.ledger.set_state(file_id, "published", temp=None)
+        archived_as = None
+        if source is not None and source.exists():
+            archived_as = str(self.archive(source).relative_to(self.config.root))
+        with self.ledger.transaction():
+            self.ledger.set_state(file_id, "archived", archived_as=archived_as)
+
+    def recover(self) -> None:
+        """Finish what a crash left between commit and archive; drop stale temp files.
+
+        A file the crash caught before its commit left nothing in the ledger
+        and is still in its inbox: it is simply processed again.
+        """
+        for row in self.ledger.files_in("claimed", "published"):
+            outbox = self.output_folder(row.inbox)
+            temp = outbox / row.temp if row.temp else None
+            final = outbox / row.output
+            if row.state == "claimed" and not (temp and temp.exists()) and not final.exists():
+                log.error("%s: output %s was committed but its file is gone; the input stays in the inbox "
+                          "for an operator to look at", row.name, row.output)
+                continue
+            source = self.inbox_folder(row.inbox) / row.name
+            if source.exists() and sha256_file(source) != row.sha256:
+                source = None  # a different file under the same name: left to pickup
+            log.info("%s: finishing %s after an interruption", row.name, row.output)
+            self.finish(row.id, temp if temp else final, final, source)
+        claimed = {row.temp for row in self.ledger.files_in("claimed") if row.temp}
+        for inbox, pattern in _OUTPUT_TEMPS.items():
+            outbox = self.output_folder(inbox)
+            if outbox.exists():
+                for stale in outbox.glob(pattern):
+                    if stale.name not in claimed:
+                        stale.unlink(missing_ok=True)
+
     def archive(self, path: Path) -> Path:
         """Move a processed input to today's archive folder; where it went."""
         destination = files.free_name(files.archive_folder(self.paths.archive), path.name)
@@ -77,6 +123,10 @@ class Workspace:
         self.summary.files += 1
         self.summary.rejected.append((path.name, first))
         log.warning("%s: rejected with %d error(s), first: %s", path.name, report.count, first)
+
+
+#: Output folder and inbox of each kind of input, by the ledger's ``inbox`` column.
+_OUTPUT_TEMPS = {"cee": ".MOB_*.zip.tmp", "mobile": ".CEEIMP_*.xml.tmp"}
 
 
 def single_problem(message: str, **where) -> Report:

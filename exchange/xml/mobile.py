@@ -69,7 +69,8 @@ def position(record: PositionUpsert | PositionDelete) -> str:
             f"<Description>{text(record.description)}</Description></Position>\n")
 
 
-def _address(a: Address) -> str:
+def address(a: Address) -> str:
+    """An Address element (the same in to-mobile, from-mobile and cee-import)."""
     parts = ["<Address>"]
     if a.street is not None:
         parts.append(f"<Street>{text(a.street)}</Street>")
@@ -99,7 +100,7 @@ def customer(record: CustomerUpsert | CustomerDelete) -> str:
     if record.tax_id is not None:
         parts.append(f"<TaxId>{text(record.tax_id)}</TaxId>")
     if record.address is not None:
-        parts.append(_address(record.address))
+        parts.append(address(record.address))
     if record.contacts:
         parts.append(_contacts(record.contacts))
     for p in record.persons:

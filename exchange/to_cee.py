@@ -1,0 +1,257 @@
+"""One return package from Mobile -> one CEE import document, exactly once
+(R9-R14, F1, F2, F4, F5).
+
+The same protocol as :mod:`exchange.to_mobile`, for the way back:
+
+1. A package whose SHA-256 already produced an import document is a
+   duplicate (F2).
+2. The package is checked as a container before anything in it is parsed
+   (F5, :func:`exchange.package.check_package`): members, names, sizes,
+   SHA-256, manifest; a to-mobile package or an unconfigured channel is
+   rejected (F4).
+3. A forked child validates ``customers.xml`` while this process streams it
+   through the rules into the import document under a temporary name, in
+   one ledger transaction that also records every mobileId it creates
+   (R12). Organizations come first in a CEE import, so persons and removals
+   are spooled to temporary files and appended after the last organization.
+4. Only if both succeed, and the records match the manifest, is the document
+   fsynced and the transaction committed; then it is renamed to
+   ``outbox/cee/CEEIMP_<channel>_<sequence>.xml`` and the package archived.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+import zipfile
+from pathlib import Path
+
+from exchange.ledger import utc_now
+from exchange.package import DATA_FILES, check_package
+from exchange.records import NewCustomer
+from exchange.rules import inbound
+from exchange.summary import Summary
+from exchange.validation_child import OutputValidation, ValidationChild
+from exchange.workspace import Workspace, sha256_file, single_problem
+from exchange.xml import cee_import, returned, safe
+from exchange.xml.report import Problem, Report
+from exchange.xml.validate import validate_document
+
+log = logging.getLogger("exchange")
+
+DIRECTION = "from-mobile"
+DATA_FILE = "customers.xml"
+KIND = DATA_FILES[DIRECTION][DATA_FILE]
+_BATCH = 256
+
+
+class _Invalid(Exception):
+    def __init__(self, report: Report | None = None):
+        super().__init__("invalid")
+        self.report = report
+
+
+class OutputInvalid(Exception):
+    """What we wrote does not match cee-import.xsd: a bug, never published."""
+
+
+def import_name(channel: str, sequence: int) -> str:
+    return f"CEEIMP_{channel}_{sequence:08d}.xml"
+
+
+def import_id(channel: str, sequence: int) -> str:
+    return f"CEEIMP-{channel}-{sequence:08d}"
+
+
+def manifest_created_at(path: Path):
+    """F3 for packages: the manifest's createdAt, read without reading data."""
+    check = check_package(path, validate_members=False, verify_members=False)
+    return check.manifest.created_at if check.manifest is not None else None
+
+
+def process(ws: Workspace, path: Path) -> None:
+    """Process one complete return package waiting in inbox/mobile/."""
+    sha256 = sha256_file(path)
+    earlier = ws.ledger.produced_output(sha256)
+    if earlier is not None:
+        ws.duplicate(path, sha256, "mobile", earlier.name)
+        return
+    check = check_package(path, max_bytes=ws.config.rules.max_package_bytes, validate_members=False)
+    manifest = check.manifest
+    if not check.valid:
+        ws.reject(path, sha256, "mobile", check.report)
+        return
+    if manifest.direction != DIRECTION:
+        ws.reject(path, sha256, "mobile", single_problem(
+            f"the manifest says direction=\"{manifest.direction}\"; inbox/mobile/ takes packages returned "
+            "by Mobile (from-mobile)", member="manifest.xml"))
+        return
+    if manifest.channel not in ws.config.channels:
+        ws.reject(path, sha256, "mobile", single_problem(
+            f"sales channel '{manifest.channel}' is not configured (F4); configured: "
+            f"{', '.join(sorted(ws.config.channels))}", member="manifest.xml"), channel=manifest.channel)
+        return
+    _transform(ws, path, sha256, manifest)
+
+
+def _open_member(path: Path):
+    """The data file of a package as a stream (the package was checked already)."""
+    archive = zipfile.ZipFile(path)
+    member = archive.open(DATA_FILE)
+    original_close = member.close
+
+    def close():
+        original_close()
+        archive.close()
+
+    member.close = close
+    return member
+
+
+def _transform(ws: Workspace, path: Path, sha256: str, manifest) -> None:
+    ledger = ws.ledger
+    channel = manifest.channel
+    outbox = ws.paths.outbox_cee
+    outbox.mkdir(parents=True, exist_ok=True)
+    temp = outbox / f".CEEIMP_{channel}_{uuid.uuid4().hex}.xml.tmp"
+    validator = ValidationChild(lambda: _open_member(path), KIND)
+    checker = OutputValidation("cee-import.xsd")
+    expected = manifest.entries[0].records
+    counted = Summary()
+    try:
+        with ledger.transaction():
+            file_id = ledger.add_file(sha256=sha256, name=path.name, inbox="mobile", state="claimed",
+                                      channel=channel, kind=KIND.root, export_id=manifest.package_id,
+                                      created_at=manifest.created_at, direction=DIRECTION, run_id=ws.run_id)
+            sequence = ledger.next_sequence(channel, DIRECTION)  # rolled back with the rest if invalid
+            final = import_name(channel, sequence)
+            try:
+                with ledger.bulk():
+                    records = _write(ws, path, sha256, channel, sequence, file_id, temp, checker, counted)
+            except Exception as error:  # an invalid input can break the transform anywhere
+                if validator.result().valid:
+                    raise
+                raise _Invalid() from error
+            if not validator.result().valid:
+                raise _Invalid()
+            if records != expected:
+                raise _Invalid(single_problem(
+                    f"holds {records} records, the manifest says {expected}", member=DATA_FILE))
+            problem = checker.close()
+            if problem is not None:
+                raise OutputInvalid(f"{path.name}: the import document written does not match cee-import.xsd "
+                                    f"(a bug; nothing was published): {problem}")
+            ledger.set_state(file_id, "claimed", sequence=sequence, output=final, temp=temp.name,
+                             records=records)
+    except _Invalid as invalid:
+        validator.stop()
+        checker.stop()
+        temp.unlink(missing_ok=True)
+        report = invalid.report
+        if report is None:
+            validation = validate_document(lambda: _open_member(path), kind=KIND)
+            report = Report()
+            for p in validation.report.problems:
+                report.add(Problem(p.message, p.line, p.column, p.path, member=DATA_FILE))
+            report.more = validation.report.more
+            if not report:
+                report = single_problem("the data file is not valid (the precise pass found no position)",
+                                        member=DATA_FILE)
+        ws.reject(path, sha256, "mobile", report, channel=channel, kind=KIND.root)
+        return
+    except BaseException:
+        validator.stop()
+        checker.stop()
+        temp.unlink(missing_ok=True)
+        raise
+    ws.summary.records_read += records
+    ws.summary.merge(counted)
+    ws.finish(file_id, temp, outbox / final, path)
+    ws.summary.files += 1
+    ws.summary.imports.append(final)
+    log.info("%s: %d records -> %s", path.name, records, final)
+
+
+class _Known:
+    """R12's memory for one batch: mobileIds in the ledger, or created earlier in this document."""
+
+    def __init__(self, in_ledger: set[str], in_document: set[str]):
+        self.in_ledger = in_ledger
+        self.in_document = in_document
+
+    def __contains__(self, mobile_id: str) -> bool:
+        return mobile_id in self.in_ledger or mobile_id in self.in_document
+
+
+def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, file_id: int, temp: Path,
+           checker: OutputValidation, counted: Summary) -> int:
+    ledger = ws.ledger
+    config = ws.config
+    occupations = ledger.occupations(channel)
+    rules = inbound.ImportRules(
+        channel=channel,
+        sales_classification=config.rules.sales_classification,
+        import_method=config.rules.import_method,
+        live_occupations=frozenset(c for c, s in occupations.items() if not s.marked_for_deletion),
+    )
+    created_here: set[str] = set()  # what a document must remember: the mobileIds it created
+    records = 0
+    batch: list = []
+    with open(temp, "wb") as out, tempfile.TemporaryFile() as persons, tempfile.TemporaryFile() as removals:
+        def emit(stream, text: str) -> None:
+            data = text.encode("utf-8")
+            stream.write(data)
+            if stream is out:
+                checker.feed(data)
+
+        def flush() -> None:
+            ids = []
+            for record in batch:
+                if isinstance(record, NewCustomer):
+                    ids.append(record.mobile_id)
+                ids.extend(p.mobile_id for p in record.persons)
+            known = _Known(ledger.known_mobile_ids(ids), created_here)
+            decisions = []
+            for record in batch:
+                if isinstance(record, NewCustomer):
+                    outcome = inbound.apply_new_customer(record, known, rules)
+                else:
+                    outcome = inbound.apply_returned_customer(record, known, rules)
+                for organization in outcome.organizations:
+                    emit(out, cee_import.organization(organization))
+                for person in outcome.persons:
+                    persons.write(cee_import.person(person).encode("utf-8"))
+                for removal in outcome.removals:
+                    removals.write(cee_import.removal(removal).encode("utf-8"))
+                created_here.update(outcome.created)
+                ledger.add_mobile_ids(channel, file_id, outcome.created)
+                decisions.extend(outcome.decisions)
+            ledger.log_decisions(file_id, decisions)
+            counted.count(decisions, path.name)
+            batch.clear()
+
+        emit(out, cee_import.document_open(import_id(channel, sequence), channel, utc_now(), path.name, sha256))
+        with _open_member(path) as source:
+            for _event, element in safe.iterparse(source, events=("end",),
+                                                  tag=(returned.NEW_CUSTOMER, returned.CUSTOMER)):
+                records += 1
+                batch.append(returned.new_customer(element) if element.tag == returned.NEW_CUSTOMER
+                             else returned.returned_customer(element))
+                element.clear()
+                while element.getprevious() is not None:
+                    del element.getparent()[0]
+                if len(batch) >= _BATCH:
+                    flush()
+        flush()
+        for spool in (persons, removals):  # CEE imports: organizations, then persons, then removals
+            spool.seek(0)
+            while block := spool.read(1 << 20):
+                out.write(block)
+                checker.feed(block)
+        emit(out, cee_import.document_close())
+        out.flush()
+        os.fsync(out.fileno())
+    return records

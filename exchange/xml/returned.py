@@ -1,0 +1,83 @@
+"""Return-package elements (from-mobile ``customers.xml``) -> records."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from exchange.records import Address, Contact, NewCustomer, ReturnedCustomer, ReturnedPerson
+from exchange.xml.cee import token
+from exchange.xml.schemas import FROM_MOBILE
+
+_NS = f"{{{FROM_MOBILE}}}"
+NEW_CUSTOMER = _NS + "NewCustomer"
+CUSTOMER = _NS + "Customer"
+_CONTACT_PERSON = _NS + "ContactPerson"
+_DELETED = _NS + "DeletedContactPerson"
+_CONTACT = _NS + "Contact"
+_NAME = _NS + "Name"
+_TAX_ID = _NS + "TaxId"
+_ADDRESS = _NS + "Address"
+_SURNAME = _NS + "Surname"
+_FIRST_NAME = _NS + "FirstName"
+_POSITION = _NS + "Position"
+_STREET = _NS + "Street"
+_POSTAL_CODE = _NS + "PostalCode"
+_CITY = _NS + "City"
+_COUNTRY = _NS + "Country"
+
+
+def _contact(el: etree._Element) -> Contact:
+    return Contact(el.get("kind"), token(el.text))
+
+
+def _address(el: etree._Element) -> Address:
+    parts = {child.tag: child.text for child in el}
+    street, postal = parts.get(_STREET), parts.get(_POSTAL_CODE)
+    return Address(token(street) if street is not None else None, token(postal) if postal is not None else None,
+                   token(parts.get(_CITY)), parts.get(_COUNTRY))
+
+
+def person(el: etree._Element) -> ReturnedPerson:
+    surname = first = position = None
+    contacts = []
+    for child in el:
+        tag = child.tag
+        if tag == _CONTACT:
+            contacts.append(_contact(child))
+        elif tag == _SURNAME:
+            surname = token(child.text)
+        elif tag == _FIRST_NAME:
+            first = token(child.text)
+        elif tag == _POSITION:
+            position = child.get("code")
+    return ReturnedPerson(el.get("mobileId"), surname, first, position, tuple(contacts))
+
+
+def new_customer(el: etree._Element) -> NewCustomer:
+    name = tax_id = address = None
+    contacts = []
+    persons = []
+    for child in el:
+        tag = child.tag
+        if tag == _CONTACT_PERSON:
+            persons.append(person(child))
+        elif tag == _CONTACT:
+            contacts.append(_contact(child))
+        elif tag == _NAME:
+            name = token(child.text)
+        elif tag == _TAX_ID:
+            tax_id = child.text
+        elif tag == _ADDRESS:
+            address = _address(child)
+    return NewCustomer(el.get("mobileId"), name, tax_id, address, tuple(contacts), tuple(persons))
+
+
+def returned_customer(el: etree._Element) -> ReturnedCustomer:
+    persons = []
+    deleted = []
+    for child in el:
+        if child.tag == _CONTACT_PERSON:
+            persons.append(person(child))
+        elif child.tag == _DELETED:
+            deleted.append(child.get("id"))
+    return ReturnedCustomer(el.get("id"), tuple(persons), tuple(deleted))
