@@ -18,12 +18,18 @@ import stat
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 
 from exchange.xml import safe
-from exchange.xml.report import Problem, Report, readable
-from exchange.xml.schemas import FROM_MOBILE, KINDS, MANIFEST, TO_MOBILE, DocumentKind, schema
 from exchange.xml.precise import syntax_problem
+from exchange.xml.report import Problem, Report, readable
+from exchange.xml.schemas import (
+    FROM_MOBILE,
+    KINDS,
+    MANIFEST,
+    TO_MOBILE,
+    DocumentKind,
+    schema,
+)
 from exchange.xml.validate import validate_document
 
 MANIFEST_NAME = "manifest.xml"

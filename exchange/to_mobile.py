@@ -23,26 +23,29 @@ report (F1); no sequence number is used, so sequences have no gaps.
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from pathlib import Path
 from typing import IO
 
 import click
-from lxml import etree
 
-from exchange import files
 from exchange.ledger import utc_now
 from exchange.package import Source
+from exchange.package_writer import (
+    ManifestInfo,
+    PackageWriter,
+    manifest_xml,
+    package_id,
+    package_name,
+)
 from exchange.records import Customer
-from exchange.package_writer import ManifestInfo, PackageWriter, manifest_xml, package_id, package_name
 from exchange.rules import outbound
-from exchange.validation_child import OutputValidation, ValidationChild
 from exchange.summary import Summary
+from exchange.validation_child import OutputValidation, ValidationChild
 from exchange.workspace import Workspace, sha256_file, single_problem
 from exchange.xml import cee, mobile, safe
 from exchange.xml.report import Problem
-from exchange.xml.schemas import CEE_EXPORT, TO_MOBILE, KINDS, schema
+from exchange.xml.schemas import CEE_EXPORT, KINDS
 from exchange.xml.validate import DocumentRejected, Root, read_root, validate_document
 
 log = logging.getLogger("exchange")

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 from exchange.records import (
-    CommunicationMethod,
     Communication,
+    CommunicationMethod,
     Contact,
     ContactPerson,
     Customer,

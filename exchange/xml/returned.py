@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from lxml import etree
 
-from exchange.records import Address, Contact, NewCustomer, ReturnedCustomer, ReturnedPerson
+from exchange.records import (
+    Address,
+    Contact,
+    NewCustomer,
+    ReturnedCustomer,
+    ReturnedPerson,
+)
 from exchange.xml.cee import token
 from exchange.xml.schemas import FROM_MOBILE
 
