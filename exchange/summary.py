@@ -31,7 +31,8 @@ RULE_LABELS: dict[tuple[str, str], str] = {
     ("R14", "removal"): "R14 contact person removals",
 }
 
-MAX_WARNINGS_LISTED = 50
+MAX_WARNINGS_LISTED = 50  # in the JSON report
+MAX_WARNINGS_PRINTED = 10  # in the summary on the terminal
 
 
 @dataclass
@@ -99,10 +100,12 @@ class Summary:
             rule, _, outcome = key.partition(" ")
             if (rule, outcome) not in RULE_LABELS:
                 out.append(f"  {rule} {outcome}: {n}")
-        for warning in self.warnings:
+        for warning in self.warnings[:MAX_WARNINGS_PRINTED]:
             out.append(f"warning: {warning}")
-        if self.warnings_total > len(self.warnings):
-            out.append(f"warning: ... and {self.warnings_total - len(self.warnings)} more (see the run report)")
+        shown = min(len(self.warnings), MAX_WARNINGS_PRINTED)
+        if self.warnings_total > shown:
+            out.append(f"warning: ... and {self.warnings_total - shown} more (see the run report in "
+                       ".exchange/reports/)")
         for name, error in self.rejected:
             out.append(f"rejected: {name}: {error}")
         for name, earlier in self.duplicates:
