@@ -9,7 +9,12 @@ One SQLite file (``.exchange/state.db``) holds
   has them), communication methods displayed, contact persons sent;
 * an event log of every rule decision per record, for reports and
   ``exchange explain``;
-* the runs, with their summaries.
+* the runs, with their summaries;
+* what crossed the wire to or from SFTP partners (``deliveries``): each
+  package pushed (``uploaded`` under its temporary name, then
+  ``delivered``) and each return package pulled (``pulled`` into
+  inbox/mobile/, then ``taken`` off the server), and what the last listing
+  of each partner's download folder saw (``remote_seen``, for settling).
 
 Every state change is one transaction. The processing of one input is a
 single transaction from the first record to the ``claimed`` mark, so a
@@ -44,7 +49,7 @@ CREATE TABLE IF NOT EXISTS files (
     kind TEXT,                      -- root element, e.g. CustomerExport
     export_id TEXT,
     created_at TEXT,                -- the document's createdAt
-    state TEXT NOT NULL,            -- claimed, published, archived, rejected, duplicate
+    state TEXT NOT NULL,            -- claimed, published, archived; rejecting, rejected; duplicating, duplicate
     direction TEXT,
     sequence INTEGER,
     output TEXT,                    -- package or import document file name
@@ -90,6 +95,27 @@ CREATE INDEX IF NOT EXISTS events_code ON events (code) WHERE code IS NOT NULL;
 CREATE TABLE IF NOT EXISTS mobile_ids (       -- R12: every mobileId an import document carried
     mobile_id TEXT PRIMARY KEY, channel TEXT NOT NULL, file_id INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS deliveries (     -- packages pushed to and pulled from partners
+    id INTEGER PRIMARY KEY,
+    direction TEXT NOT NULL,        -- 'push' (outbox/mobile -> upload_dir), 'pull' (download_dir -> inbox/mobile)
+    channel TEXT NOT NULL,
+    partner TEXT NOT NULL,          -- user@host:port
+    name TEXT NOT NULL,             -- the file's name at the partner
+    local TEXT NOT NULL,            -- its name here (in outbox/mobile/sent/ or inbox/mobile/)
+    bytes INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    mtime INTEGER,                  -- pull: the modification time the server listed
+    state TEXT NOT NULL,            -- push: uploaded, delivered; pull: pulled, taken
+    run_id INTEGER,
+    started_at TEXT NOT NULL,
+    done_at TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_name ON deliveries (channel, direction, name);
+CREATE TABLE IF NOT EXISTS remote_seen (    -- each file of a partner's download folder: as last seen, since when
+    channel TEXT NOT NULL, name TEXT NOT NULL, bytes INTEGER NOT NULL, mtime INTEGER NOT NULL,
+    since REAL NOT NULL,            -- seconds since the epoch
+    PRIMARY KEY (channel, name)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT,
     exit_code INTEGER, summary TEXT
@@ -118,10 +144,27 @@ class FileRow:
     archived_as: str | None
     created_at: str | None
     export_id: str | None
+    error: str | None
 
+
+@dataclass(frozen=True)
+class DeliveryRow:
+    id: int
+    direction: str
+    channel: str
+    partner: str
+    name: str
+    local: str
+    bytes: int
+    sha256: str
+    mtime: int | None
+    state: str
+
+
+_DELIVERY_COLUMNS = "id, direction, channel, partner, name, local, bytes, sha256, mtime, state"
 
 _FILE_COLUMNS = "id, sha256, name, inbox, channel, kind, state, direction, sequence, output, temp, " \
-                "archived_as, created_at, export_id"
+                "archived_as, created_at, export_id, error"
 
 
 class Ledger:
@@ -303,6 +346,49 @@ class Ledger:
     def add_mobile_ids(self, channel: str, file_id: int, mobile_ids: list[str]) -> None:
         self._executemany("INSERT INTO mobile_ids (mobile_id, channel, file_id) VALUES (?, ?, ?)",
                           [(m, channel, file_id) for m in mobile_ids])
+
+    # --- transfers to and from partners -----------------------------------------
+
+    def delivery(self, direction: str, channel: str, name: str) -> DeliveryRow | None:
+        """The latest transfer of the file ``name`` (its name at the partner)."""
+        row = self.db.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE direction = ? AND channel = ? "
+                              "AND name = ? ORDER BY id DESC LIMIT 1", (direction, channel, name)).fetchone()
+        return DeliveryRow(*row) if row else None
+
+    def deliveries_in(self, direction: str, channel: str, *states: str) -> list[DeliveryRow]:
+        marks = ",".join("?" * len(states))
+        rows = self.db.execute(f"SELECT {_DELIVERY_COLUMNS} FROM deliveries WHERE direction = ? AND channel = ? "
+                               f"AND state IN ({marks}) ORDER BY id", (direction, channel, *states)).fetchall()
+        return [DeliveryRow(*row) for row in rows]
+
+    def add_delivery(self, *, direction: str, channel: str, partner: str, name: str, local: str, size: int,
+                     sha256: str, state: str, mtime: int | None = None, run_id: int | None = None) -> int:
+        return self.db.execute(
+            "INSERT INTO deliveries (direction, channel, partner, name, local, bytes, sha256, mtime, state, run_id, "
+            "started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (direction, channel, partner, name, local, size, sha256, mtime, state, run_id, utc_now())).lastrowid
+
+    def set_delivery_state(self, delivery_id: int, state: str) -> None:
+        """Move a transfer on; ``delivered`` and ``taken`` are final and get their time."""
+        done = utc_now() if state in ("delivered", "taken") else None
+        self.db.execute("UPDATE deliveries SET state = ?, done_at = COALESCE(?, done_at) WHERE id = ?",
+                        (state, done, delivery_id))
+
+    def remote_seen(self, channel: str) -> dict[str, tuple[int, int, float]]:
+        """name -> (bytes, mtime, since when unchanged) for a partner's download folder."""
+        return {name: (size, mtime, since) for name, size, mtime, since in self.db.execute(
+            "SELECT name, bytes, mtime, since FROM remote_seen WHERE channel = ?", (channel,))}
+
+    def set_remote_seen(self, channel: str, listing: Iterable[tuple[str, int, int]], now: float) -> None:
+        """Record a listing (name, bytes, mtime): unchanged files keep their ``since``, names gone are dropped."""
+        seen = self.remote_seen(channel)
+        listing = list(listing)
+        self.db.executemany("DELETE FROM remote_seen WHERE channel = ? AND name = ?",
+                            [(channel, name) for name in set(seen) - {n for n, _, _ in listing}])
+        self.db.executemany(
+            "INSERT OR REPLACE INTO remote_seen (channel, name, bytes, mtime, since) VALUES (?, ?, ?, ?, ?)",
+            [(channel, name, size, mtime, now) for name, size, mtime in listing
+             if seen.get(name, (None, None, 0))[:2] != (size, mtime)])
 
     # --- decisions and runs ---------------------------------------------------
 

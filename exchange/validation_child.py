@@ -21,17 +21,24 @@ from exchange.xml.validate import Validation, fast_valid
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:
-    """If the parent is killed (crash tests do that), the child goes too."""
+def _die_with_parent(parent: int) -> None:
+    """If the parent is killed (crash tests do that), the child goes too.
+
+    A child still running would hold the workspace lock it inherited and
+    block the next run. The parent may die between fork and prctl: then the
+    child has been reparented already, and leaves at once.
+    """
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: the child just finishes its file
         pass
+    if os.getppid() != parent:
+        os._exit(1)
 
 
-def _child(opener: Callable[[], IO[bytes]], tag: str, conn) -> None:
-    _die_with_parent()
+def _child(opener: Callable[[], IO[bytes]], tag: str, conn, parent: int) -> None:
+    _die_with_parent(parent)
     validation = Validation(KINDS[tag])
     try:
         with opener() as source:
@@ -58,7 +65,7 @@ class ValidationChild:
     def __init__(self, opener: Callable[[], IO[bytes]], kind: DocumentKind):
         context = multiprocessing.get_context("fork")
         self._recv, send = context.Pipe(duplex=False)
-        self._process = context.Process(target=_child, args=(opener, kind.tag, send), daemon=True)
+        self._process = context.Process(target=_child, args=(opener, kind.tag, send, os.getpid()), daemon=True)
         self._process.start()
         send.close()
         self.opener = opener
@@ -94,8 +101,8 @@ class _Sink:
         return None
 
 
-def _output_child(read_fd: int, write_fd: int, xsd: str, conn) -> None:
-    _die_with_parent()
+def _output_child(read_fd: int, write_fd: int, xsd: str, conn, parent: int) -> None:
+    _die_with_parent(parent)
     os.close(write_fd)  # the parent's end, inherited by the fork: EOF needs it closed here
     from lxml import etree
 
@@ -133,8 +140,8 @@ class OutputValidation:
         context = multiprocessing.get_context("fork")
         read_fd, self._write_fd = os.pipe()
         self._recv, send = context.Pipe(duplex=False)
-        self._process = context.Process(target=_output_child, args=(read_fd, self._write_fd, xsd, send),
-                                        daemon=True)
+        self._process = context.Process(target=_output_child,
+                                        args=(read_fd, self._write_fd, xsd, send, os.getpid()), daemon=True)
         self._process.start()
         send.close()
         os.close(read_fd)
