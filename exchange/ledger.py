@@ -37,6 +37,7 @@ from exchange.records import Decision
 from exchange.rules.outbound import OccupationState
 
 SCHEMA_VERSION = 1
+CACHE_KIB = 32 * 1024
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -177,6 +178,10 @@ class Ledger:
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
+        # Big exports insert hundreds of thousands of rows with random keys (partner
+        # numbers, mobileIds) in one transaction; with SQLite's default 2 MiB page
+        # cache those inserts re-read evicted pages all the time.
+        self.db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._create()
         self._writer: BulkWriter | None = None
         self._reader: sqlite3.Connection | None = None
@@ -418,7 +423,7 @@ class BulkWriter:
 
     def __init__(self, db: sqlite3.Connection):
         self.db = db
-        self.queue: queue.Queue = queue.Queue(maxsize=32)
+        self.queue: queue.Queue = queue.Queue(maxsize=64)
         self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
         self.thread.start()

@@ -213,21 +213,25 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
                     ids.append(record.mobile_id)
                 ids.extend(p.mobile_id for p in record.persons)
             known = _Known(ledger.known_mobile_ids(ids), created_here)
-            decisions = []
+            decisions, created = [], []
+            organization_text, person_text, removal_text = [], [], []
             for record in batch:
                 if isinstance(record, NewCustomer):
                     outcome = inbound.apply_new_customer(record, known, rules)
                 else:
                     outcome = inbound.apply_returned_customer(record, known, rules)
-                for organization in outcome.organizations:
-                    emit(out, cee_import.organization(organization))
-                for person in outcome.persons:
-                    persons.write(cee_import.person(person).encode("utf-8"))
-                for removal in outcome.removals:
-                    removals.write(cee_import.removal(removal).encode("utf-8"))
+                organization_text.extend(cee_import.organization(o) for o in outcome.organizations)
+                person_text.extend(cee_import.person(p) for p in outcome.persons)
+                removal_text.extend(cee_import.removal(r) for r in outcome.removals)
                 created_here.update(outcome.created)
-                ledger.add_mobile_ids(channel, file_id, outcome.created)
+                created.extend(outcome.created)
                 decisions.extend(outcome.decisions)
+            # One write per batch and stream: small writes cost more than the data.
+            if organization_text:
+                emit(out, "".join(organization_text))
+            persons.write("".join(person_text).encode("utf-8"))
+            removals.write("".join(removal_text).encode("utf-8"))
+            ledger.add_mobile_ids(channel, file_id, created)
             ledger.log_decisions(file_id, decisions)
             counted.count(decisions, path.name)
             batch.clear()
