@@ -94,7 +94,8 @@ CREATE INDEX IF NOT EXISTS events_customer ON events (customer) WHERE partner IS
 CREATE INDEX IF NOT EXISTS events_partner ON events (partner) WHERE partner IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_code ON events (code) WHERE code IS NOT NULL;
 CREATE TABLE IF NOT EXISTS mobile_ids (       -- R12: every mobileId an import document carried
-    mobile_id TEXT PRIMARY KEY, channel TEXT NOT NULL, file_id INTEGER NOT NULL
+    mobile_id TEXT PRIMARY KEY, channel TEXT NOT NULL, file_id INTEGER NOT NULL,
+    organization INTEGER NOT NULL               -- 1: an Organization, 0: a Person
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS deliveries (     -- packages pushed to and pulled from partners
     id INTEGER PRIMARY KEY,
@@ -106,7 +107,7 @@ CREATE TABLE IF NOT EXISTS deliveries (     -- packages pushed to and pulled fro
     bytes INTEGER NOT NULL,
     sha256 TEXT NOT NULL,
     mtime INTEGER,                  -- pull: the modification time the server listed
-    state TEXT NOT NULL,            -- push: uploaded, delivered; pull: pulled, taken
+    state TEXT NOT NULL,            -- push: uploaded, delivered (or abandoned); pull: pulled, taken
     run_id INTEGER,
     started_at TEXT NOT NULL,
     done_at TEXT
@@ -337,20 +338,21 @@ class Ledger:
         self._executemany("DELETE FROM sent_persons WHERE channel = ? AND customer = ?",
                           [(channel, c) for c in customers])
 
-    def known_mobile_ids(self, mobile_ids: Iterable[str]) -> set[str]:
-        """R12: which of these mobileIds an earlier import document carried."""
+    def known_mobile_ids(self, mobile_ids: Iterable[str]) -> dict[str, bool]:
+        """R12: which of these mobileIds an earlier import document carried,
+        each with whether it was an organization."""
         ids = list(mobile_ids)
-        found: set[str] = set()
+        found: dict[str, bool] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start:start + 500]
             marks = ",".join("?" * len(chunk))
-            found.update(row[0] for row in self._read().execute(
-                f"SELECT mobile_id FROM mobile_ids WHERE mobile_id IN ({marks})", chunk))
+            found.update((m, bool(org)) for m, org in self._read().execute(
+                f"SELECT mobile_id, organization FROM mobile_ids WHERE mobile_id IN ({marks})", chunk))
         return found
 
-    def add_mobile_ids(self, channel: str, file_id: int, mobile_ids: list[str]) -> None:
-        self._executemany("INSERT INTO mobile_ids (mobile_id, channel, file_id) VALUES (?, ?, ?)",
-                          [(m, channel, file_id) for m in mobile_ids])
+    def add_mobile_ids(self, channel: str, file_id: int, mobile_ids: list[str], organizations: set[str]) -> None:
+        self._executemany("INSERT INTO mobile_ids (mobile_id, channel, file_id, organization) VALUES (?, ?, ?, ?)",
+                          [(m, channel, file_id, int(m in organizations)) for m in mobile_ids])
 
     # --- transfers to and from partners -----------------------------------------
 

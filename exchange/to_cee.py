@@ -37,7 +37,7 @@ from exchange.validation_child import OutputValidation, ValidationChild
 from exchange.workspace import Workspace, sha256_file, single_problem
 from exchange.xml import cee_import, returned, safe
 from exchange.xml.report import Problem, Report
-from exchange.xml.validate import validate_document
+from exchange.xml.validate import DocumentRejected, read_root, validate_document
 
 log = logging.getLogger("exchange")
 
@@ -92,6 +92,19 @@ def process(ws: Workspace, path: Path) -> None:
         ws.reject(path, sha256, "mobile", single_problem(
             f"sales channel '{manifest.channel}' is not configured (F4); configured: "
             f"{', '.join(sorted(ws.config.channels))}", member="manifest.xml"), channel=manifest.channel)
+        return
+    try:
+        with _open_member(path) as member:
+            root = read_root(member)  # refuses a DOCTYPE and any root but ReturnedCustomers
+    except DocumentRejected as error:
+        p = error.problem
+        ws.reject(path, sha256, "mobile", single_problem(p.message, line=p.line, column=p.column, member=DATA_FILE),
+                  channel=manifest.channel)
+        return
+    if root.kind is not KIND:
+        ws.reject(path, sha256, "mobile", single_problem(
+            f"root element is '{root.kind.root}' ({root.kind.namespace}), expected '{KIND.root}' "
+            f"({KIND.namespace})", line=root.line, column=1, member=DATA_FILE), channel=manifest.channel)
         return
     _transform(ws, path, sha256, manifest)
 
@@ -175,14 +188,24 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest) -> None:
 
 
 class _Known:
-    """R12's memory for one batch: mobileIds in the ledger, or created earlier in this document."""
+    """R12's memory for one batch: mobileIds in the ledger (id -> was an
+    organization), or created earlier in this document."""
 
-    def __init__(self, in_ledger: set[str], in_document: set[str]):
+    def __init__(self, in_ledger: dict[str, bool], in_document: set[str]):
         self.in_ledger = in_ledger
         self.in_document = in_document
 
     def __contains__(self, mobile_id: str) -> bool:
         return mobile_id in self.in_ledger or mobile_id in self.in_document
+
+
+class _KnownOrganizations:
+    def __init__(self, in_ledger: dict[str, bool], in_document: set[str]):
+        self.in_ledger = in_ledger
+        self.in_document = in_document
+
+    def __contains__(self, mobile_id: str) -> bool:
+        return self.in_ledger.get(mobile_id, False) or mobile_id in self.in_document
 
 
 def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, file_id: int, temp: Path,
@@ -197,6 +220,7 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
         live_occupations=frozenset(c for c, s in occupations.items() if not s.marked_for_deletion),
     )
     created_here: set[str] = set()  # what a document must remember: the mobileIds it created
+    organizations_here: set[str] = set()  # ... and which of them are organizations
     records = 0
     batch: list = []
     with open(temp, "wb") as out, tempfile.TemporaryFile() as persons, tempfile.TemporaryFile() as removals:
@@ -212,18 +236,21 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
                 if isinstance(record, NewCustomer):
                     ids.append(record.mobile_id)
                 ids.extend(p.mobile_id for p in record.persons)
-            known = _Known(ledger.known_mobile_ids(ids), created_here)
+            in_ledger = ledger.known_mobile_ids(ids)
+            known = _Known(in_ledger, created_here)
+            organizations = _KnownOrganizations(in_ledger, organizations_here)
             decisions, created = [], []
             organization_text, person_text, removal_text = [], [], []
             for record in batch:
                 if isinstance(record, NewCustomer):
-                    outcome = inbound.apply_new_customer(record, known, rules)
+                    outcome = inbound.apply_new_customer(record, known, rules, organizations)
                 else:
                     outcome = inbound.apply_returned_customer(record, known, rules)
                 organization_text.extend(cee_import.organization(o) for o in outcome.organizations)
                 person_text.extend(cee_import.person(p) for p in outcome.persons)
                 removal_text.extend(cee_import.removal(r) for r in outcome.removals)
                 created_here.update(outcome.created)
+                organizations_here.update(outcome.created_organizations)
                 created.extend(outcome.created)
                 decisions.extend(outcome.decisions)
             # One write per batch and stream: small writes cost more than the data.
@@ -231,7 +258,7 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
                 emit(out, "".join(organization_text))
             persons.write("".join(person_text).encode("utf-8"))
             removals.write("".join(removal_text).encode("utf-8"))
-            ledger.add_mobile_ids(channel, file_id, created)
+            ledger.add_mobile_ids(channel, file_id, created, organizations_here)
             ledger.log_decisions(file_id, decisions)
             counted.count(decisions, path.name)
             batch.clear()

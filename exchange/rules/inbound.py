@@ -40,6 +40,7 @@ class ImportOutcome:
     removals: list[ContactPersonRemoval] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     created: list[str] = field(default_factory=list)  # mobileIds this outcome creates in CEE
+    created_organizations: list[str] = field(default_factory=list)  # those of them that are organizations
 
 
 def external_id(mobile_id: str) -> str:
@@ -48,7 +49,7 @@ def external_id(mobile_id: str) -> str:
 
 def _communications(contacts, rules: ImportRules) -> tuple[Communication, ...]:
     """R11: Mobile sends no method; every connection gets the import method."""
-    return tuple(Communication(c.kind, rules.import_method, c.value) for c in contacts)
+    return tuple([Communication(c.kind, rules.import_method, c.value) for c in contacts])
 
 
 def _person(person: ReturnedPerson, known: Container[str], rules: ImportRules,
@@ -80,14 +81,25 @@ def _person(person: ReturnedPerson, known: Container[str], rules: ImportRules,
                                       customer=customer or organization, partner=mobile_id))
 
 
-def apply_new_customer(record: NewCustomer, known: Container[str], rules: ImportRules) -> ImportOutcome:
+def apply_new_customer(record: NewCustomer, known: Container[str], rules: ImportRules,
+                       organizations: Container[str] | None = None) -> ImportOutcome:
     """R9-R13 for a customer added on a device, with its persons.
 
     ``known`` holds the mobileIds already carried by an import document
-    (earlier documents, and earlier records of this one).
+    (earlier documents, and earlier records of this one); ``organizations``
+    those of them that were organizations (by default: all of them).
     """
     outcome = ImportOutcome()
     mobile_id = record.mobile_id
+    if mobile_id in known and organizations is not None and mobile_id not in organizations:
+        # R12 with one space of mobileIds: this id is a contact person in CEE already, so
+        # no organization can be created under it, and R10 has no employer to name.
+        outcome.decisions.append(Decision(
+            "R12", "new customer", "not created",
+            f"mobileId {mobile_id} was imported before as a contact person, not a customer; "
+            f"its {len(record.persons)} contact person(s) are not created either (R10 needs an organization)",
+            customer=mobile_id))
+        return outcome
     if mobile_id in known:  # R12: not created again; its persons still point at it
         outcome.decisions.append(Decision("R12", "new customer", "not created",
                                           f"mobileId {mobile_id} was imported before", customer=mobile_id))
@@ -96,6 +108,7 @@ def apply_new_customer(record: NewCustomer, known: Container[str], rules: Import
                                                   record.address, _communications(record.contacts, rules),
                                                   rules.channel))
         outcome.created.append(mobile_id)
+        outcome.created_organizations.append(mobile_id)
         outcome.decisions.append(Decision(None, "new customer", "created",
                                           f"organization in sales channel {rules.channel}", customer=mobile_id))
     for person in record.persons:

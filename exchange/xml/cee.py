@@ -7,6 +7,8 @@ needs, and inlines what a function call per communication would cost.
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from exchange.records import (
@@ -44,9 +46,17 @@ COMMUNICATION_METHOD = _NS + "CommunicationMethod"
 _TRUE = ("true", "1")
 
 
+_XML_SPACE = re.compile(r"[ \t\n\r]+")
+
+
 def token(text: str | None) -> str:
-    """xs:token's value: whitespace collapsed, as the schema compared it."""
-    return " ".join(text.split()) if text else ""
+    """xs:token's value: XML whitespace (space, tab, CR, LF) collapsed, as the
+    schema compared it. Other spaces (no-break, ideographic) are content."""
+    if not text:
+        return ""
+    if text.isprintable() and "  " not in text and text[0] != " " and text[-1] != " ":
+        return text  # the common case: nothing to collapse (isprintable is False for tab, CR, LF)
+    return _XML_SPACE.sub(" ", text).strip(" ")
 
 
 def boolean(value: str | None, default: bool) -> bool:
@@ -81,8 +91,7 @@ def contact_person(el: etree._Element) -> ContactPerson:
             text = child.text
             preferred = get("preferred")
             communications.append(Communication(
-                get("kind"), get("method"), " ".join(text.split()) if text else "",
-                preferred is not None and preferred.strip() in _TRUE))
+                get("kind"), get("method"), token(text), preferred is not None and preferred.strip() in _TRUE))
         elif tag == CLASSIFICATION:
             classifications.append(child.text)
         elif tag == SURNAME:
@@ -113,8 +122,7 @@ def customer(el: etree._Element) -> Customer:
             text = child.text
             preferred = get("preferred")
             communications.append(Communication(
-                get("kind"), get("method"), " ".join(text.split()) if text else "",
-                preferred is not None and preferred.strip() in _TRUE))
+                get("kind"), get("method"), token(text), preferred is not None and preferred.strip() in _TRUE))
         elif tag == NAME:
             name = token(child.text)
         elif tag == TAX_ID:

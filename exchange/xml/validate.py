@@ -147,10 +147,16 @@ def fast_valid(source: IO[bytes], validation: Validation) -> bool:
     prefix = f"/{kind.root}/"
     root_tag = kind.tag
     complete = False
+    first = True
     try:
         for _event, record in safe.iterparse(
             source, events=("end",), tag=(*records, root_tag), schema=schema_for(kind, streaming=True)
         ):
+            if first:  # read_root refuses a DOCTYPE too; this pass must not depend on it
+                first = False
+                docinfo = record.getroottree().docinfo
+                if docinfo.doctype or docinfo.internalDTD is not None:
+                    return False
             if record.tag == root_tag:
                 complete = True  # keep reading: content after the root is an error
                 continue
