@@ -94,7 +94,7 @@ class ValidationChild:
         self._process.join()
 
 
-def _output_child(read_fd: int, write_fd: int, xsd: str, conn, parent: int) -> None:
+def _output_child(read_fd: int, write_fd: int, xsd: str, tags: tuple[str, ...], conn, parent: int) -> None:
     _die_with_parent(parent)
     os.close(write_fd)  # the parent's end, inherited by the fork: EOF needs it closed here
     from lxml import etree
@@ -104,7 +104,7 @@ def _output_child(read_fd: int, write_fd: int, xsd: str, conn, parent: int) -> N
 
     # A tree-building pull parser (lxml applies no schema to a parser with a
     # custom target), trimmed record by record so memory stays flat.
-    parser = etree.XMLPullParser(events=("end",), schema=schema(xsd, streaming=True), **safe.SAFE_OPTIONS)
+    parser = etree.XMLPullParser(events=("end",), tag=tags, schema=schema(xsd, streaming=True), **safe.SAFE_OPTIONS)
     error = None
     complete = False
     with os.fdopen(read_fd, "rb") as stream:
@@ -144,11 +144,13 @@ class OutputValidation:
     """
 
     def __init__(self, xsd: str):
+        # Events only for roots and top-level records: nothing in Python per element.
+        tags = tuple(t for kind in KINDS.values() if kind.xsd == xsd for t in (kind.tag, *kind.record_tags()))
         context = multiprocessing.get_context("fork")
         read_fd, self._write_fd = os.pipe()
         self._recv, send = context.Pipe(duplex=False)
         self._process = context.Process(target=_output_child,
-                                        args=(read_fd, self._write_fd, xsd, send, os.getpid()), daemon=True)
+                                        args=(read_fd, self._write_fd, xsd, tags, send, os.getpid()), daemon=True)
         self._process.start()
         send.close()
         os.close(read_fd)
