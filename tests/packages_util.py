@@ -13,9 +13,11 @@ import hashlib
 import http.server
 import os
 import secrets
+import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -265,45 +267,55 @@ class CliRun:
         return self.stdout + self.stderr
 
 
+# Linux gives an exec'd child the peak RSS of the process it was forked from
+# (the pytest process, which may be big by then): a tiny spawner forks the
+# real command, so the figure reaped by wait4 is the command's own.
+_SPAWNER = """
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+code = os.waitstatus_to_exitcode(status)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+
+
 def run_cli(*args: str | Path, cwd: Path, tmpdir: Path | None = None, timeout: float = 300) -> CliRun:
     """Run ``[sys.executable, "-m", "exchange", *args]`` in ``cwd`` and wait for it.
 
-    The child is reaped with ``os.wait4`` so that its peak RSS is its own
-    (``RUSAGE_CHILDREN`` would be the maximum over every child this test
-    process ever waited for). ``tmpdir`` becomes the child's ``TMPDIR``.
-    A child still running after ``timeout`` seconds is killed (and the
-    test then fails on its exit status).
+    The command's own peak RSS is measured by a small spawner process that
+    reaps it with ``os.wait4`` (see ``_SPAWNER``). ``tmpdir`` becomes the
+    child's ``TMPDIR``. A child still running after ``timeout`` seconds is
+    killed with its process group (and the test then fails on its exit status).
     """
     env = dict(os.environ)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.pop("EXCHANGE_CONFIG", None)
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
+    rss_fd, rss_file = tempfile.mkstemp(prefix="exchange-rss-")
+    os.close(rss_fd)
     start = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "-m", "exchange", *map(str, args)], cwd=cwd, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    captured: dict[str, bytes] = {}
-
-    def drain(key: str, stream) -> None:
-        captured[key] = stream.read()
-        stream.close()
-
-    readers = [threading.Thread(target=drain, args=(key, stream), daemon=True)
-               for key, stream in (("out", proc.stdout), ("err", proc.stderr))]
-    for reader in readers:
-        reader.start()
-    timer = threading.Timer(timeout, proc.kill)
-    timer.start()
     try:
-        _pid, status, usage = os.wait4(proc.pid, 0)
+        proc = subprocess.Popen([sys.executable, "-c", _SPAWNER, rss_file, sys.executable, "-m", "exchange",
+                                 *map(str, args)], cwd=cwd, env=env, start_new_session=True,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+        timer.start()
+        try:
+            out, err = proc.communicate()
+        finally:
+            timer.cancel()
+        seconds = time.monotonic() - start
+        text = Path(rss_file).read_text()
+        max_rss_kib = int(text) if text else 0
     finally:
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.monotonic() - start
-    for reader in readers:
-        reader.join()  # the pipes are at EOF: the child has exited
-    return CliRun(proc.returncode, captured["out"].decode("utf-8", "replace"),
-                  captured["err"].decode("utf-8", "replace"), usage.ru_maxrss / 1024, seconds)
+        os.unlink(rss_file)
+    return CliRun(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
+                  max_rss_kib / 1024, seconds)
 
 
 # ------------------------------------------------------- a loopback HTTP server
