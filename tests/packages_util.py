@@ -17,7 +17,6 @@ import signal
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -270,14 +269,14 @@ class CliRun:
 # Linux gives an exec'd child the peak RSS of the process it was forked from
 # (the pytest process, which may be big by then): a tiny spawner forks the
 # real command, so the figure reaped by wait4 is the command's own.
+_RSS_MARKER = "\x1eexchange-peak-rss-kib:"
 _SPAWNER = """
 import os, sys
 pid = os.fork()
 if pid == 0:
     os.execv(sys.argv[2], sys.argv[2:])
 _, status, usage = os.wait4(pid, 0)
-with open(sys.argv[1], "w") as f:
-    f.write(str(usage.ru_maxrss))
+sys.stderr.write(f"{sys.argv[1]}{usage.ru_maxrss}\\n")
 code = os.waitstatus_to_exitcode(status)
 sys.exit(code if code >= 0 else 128 - code)
 """
@@ -296,24 +295,20 @@ def run_cli(*args: str | Path, cwd: Path, tmpdir: Path | None = None, timeout: f
     env.pop("EXCHANGE_CONFIG", None)
     if tmpdir is not None:
         env["TMPDIR"] = str(tmpdir)
-    rss_fd, rss_file = tempfile.mkstemp(prefix="exchange-rss-")
-    os.close(rss_fd)
     start = time.monotonic()
+    proc = subprocess.Popen([sys.executable, "-c", _SPAWNER, _RSS_MARKER, sys.executable, "-m", "exchange",
+                             *map(str, args)], cwd=cwd, env=env, start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
+    timer.start()
     try:
-        proc = subprocess.Popen([sys.executable, "-c", _SPAWNER, rss_file, sys.executable, "-m", "exchange",
-                                 *map(str, args)], cwd=cwd, env=env, start_new_session=True,
-                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
-        timer.start()
-        try:
-            out, err = proc.communicate()
-        finally:
-            timer.cancel()
-        seconds = time.monotonic() - start
-        text = Path(rss_file).read_text()
-        max_rss_kib = int(text) if text else 0
+        out, err = proc.communicate()
     finally:
-        os.unlink(rss_file)
+        timer.cancel()
+    seconds = time.monotonic() - start
+    # The spawner's last line on stderr is the marker and the command's peak RSS in KiB.
+    err, _marker, rss = err.rpartition(_RSS_MARKER.encode())
+    max_rss_kib = int(rss) if rss.strip().isdigit() else 0
     return CliRun(proc.returncode, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"),
                   max_rss_kib / 1024, seconds)
 
