@@ -1,8 +1,10 @@
 """``exchange run``: one batch over the workspace.
 
-Order (F3): finish what an interrupted run left, then CEE exports in
-``createdAt`` order, then return packages; a summary at the end, also
-written as a JSON report under ``.exchange/reports/``.
+Order (F3): finish what an interrupted run left, pull from SFTP partners,
+then CEE exports in ``createdAt`` order, then return packages, then push
+to the partners; a summary at the end, also written as a JSON report under
+``.exchange/reports/``. Partners are an argument (:mod:`exchange.transfer`
+builds them from the configuration); this module never touches SSH.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
+from typing import Mapping
 
 from exchange import files, pickup, to_cee, to_mobile
+from exchange import transfer as transfers
 from exchange.config import Config
 from exchange.ledger import Ledger, utc_now
 from exchange.lock import workspace_lock
+from exchange.partners import Partner
 from exchange.summary import Summary
 from exchange.workspace import Workspace
 
@@ -27,9 +32,18 @@ def prepare_folders(config: Config) -> None:
 
 
 def run_batch(config: Config, settle_seconds: float | None = None, transfer: bool = True,
-              progress: bool = False) -> Summary:
-    """Process everything complete in the inboxes once; the run's summary."""
+              progress: bool = False, partners: Mapping[str, Partner] | None = None) -> Summary:
+    """Process everything complete in the inboxes once; the run's summary.
+
+    With ``transfer`` (not ``--no-transfer``), return packages are pulled
+    from ``partners`` (default: the SFTP partners of the configuration)
+    before the inboxes are scanned, and waiting packages pushed after.
+    """
     settle_seconds = config.settle_seconds if settle_seconds is None else settle_seconds
+    if not transfer:
+        partners = {}
+    elif partners is None:
+        partners = transfers.partners_for(config)
     with workspace_lock(config.paths.state.parent):
         prepare_folders(config)
         ledger = Ledger(config.paths.state)
@@ -37,6 +51,8 @@ def run_batch(config: Config, settle_seconds: float | None = None, transfer: boo
             ws = Workspace(config, ledger, run_id=ledger.start_run(), progress=progress)
             started = utc_now()
             ws.recover()
+            if partners:
+                transfers.pull(ws, partners, settle_seconds)
             exports = pickup.candidates(config.paths.inbox_cee, ".xml")
             packages = pickup.candidates(config.paths.inbox_mobile, ".zip")
             complete, changing = pickup.settle(exports + packages, settle_seconds)
@@ -53,6 +69,8 @@ def run_batch(config: Config, settle_seconds: float | None = None, transfer: boo
                      for path in packages if path in complete]
             for item in pickup.order(ready):
                 to_cee.process(ws, item.path)
+            if partners:
+                transfers.push(ws, partners)
             summary = ws.summary
             _write_report(config, ws.run_id, started, summary)
             ledger.finish_run(ws.run_id, summary.exit_code, summary.as_dict())
