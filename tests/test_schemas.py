@@ -883,10 +883,10 @@ BAD: list[Bad] = [
 ]
 
 
-def _params(cases, *, with_bugs=True):
-    for case in cases:
-        marks = [pytest.mark.xfail(strict=True, reason=case.bug)] if case.bug and with_bugs else []
-        yield pytest.param(case, id=case.id, marks=marks)
+def _params(cases, *, with_bugs=True) -> list:
+    return [pytest.param(case, id=case.id,
+                         marks=[pytest.mark.xfail(strict=True, reason=case.bug)] if case.bug and with_bugs else [])
+            for case in cases]
 
 
 def test_case_ids_are_unique():
