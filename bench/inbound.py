@@ -54,6 +54,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import generate  # bench/generate.py, beside this file
 import generate_returns  # bench/generate_returns.py, beside this file
+from run import measure  # bench/run.py: the same measurement as the outbound benchmark
 
 MIB = 1 << 20
 BASELINE = r"""
@@ -68,49 +69,6 @@ with zipfile.ZipFile(sys.argv[1]) as archive, archive.open("customers.xml") as m
             while el.getprevious() is not None:
                 del parent[0]
 """
-
-
-def _tree_rss_kib(pid: int) -> int:
-    """Sum of VmRSS over a process and its descendants (Linux /proc)."""
-    total = 0
-    stack = [pid]
-    while stack:
-        p = stack.pop()
-        try:
-            with open(f"/proc/{p}/status") as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    stack.extend(int(c) for c in f.read().split())
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return total
-
-
-def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float]:
-    """(wall seconds, peak RSS of one process MiB, peak RSS of the tree MiB)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    tree_peak = 0
-    while True:
-        try:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        except ChildProcessError:
-            break
-        if pid:
-            wall = time.perf_counter() - start
-            proc.returncode = os.waitstatus_to_exitcode(status)
-            break
-        tree_peak = max(tree_peak, _tree_rss_kib(proc.pid))
-        time.sleep(0.02)
-    err = proc.stderr.read().decode(errors="replace")
-    if proc.returncode not in (0,):
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
-    # ru_maxrss of the direct child; forked grandchildren are covered by the tree samples
-    return wall, usage.ru_maxrss / 1024, tree_peak / 1024
 
 
 def _load() -> str:

@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import os
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 from lxml import etree
 
-from exchange.package import MANIFEST_NAME, Entry, Source
+from exchange.package import MANIFEST_NAME, Entry, Manifest
 from exchange.xml.schemas import MANIFEST, schema
 
 _FLUSH = 1 << 18
@@ -32,19 +31,7 @@ def package_id(channel: str, sequence: int) -> str:
     return f"MOB-{channel}-{sequence:08d}"
 
 
-@dataclass(frozen=True)
-class ManifestInfo:
-    package_id: str
-    direction: str
-    channel: str
-    sequence: int
-    created_at: str
-    mode: str
-    sources: tuple[Source, ...]
-    entries: tuple[Entry, ...]
-
-
-def manifest_xml(info: ManifestInfo) -> bytes:
+def manifest_xml(info: Manifest) -> bytes:
     """The manifest document, checked against manifest.xsd."""
     ns = f"{{{MANIFEST}}}"
     root = etree.Element(ns + "Manifest", nsmap={None: MANIFEST})

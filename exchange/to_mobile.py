@@ -30,9 +30,8 @@ from typing import IO
 import click
 
 from exchange.ledger import utc_now
-from exchange.package import Source
+from exchange.package import Manifest, Source
 from exchange.package_writer import (
-    ManifestInfo,
     PackageWriter,
     manifest_xml,
     package_id,
@@ -143,7 +142,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
                                     f"(a bug; nothing was published): {problem}")
             sequence = ledger.next_sequence(channel, DIRECTION)
             final = package_name(channel, sequence)
-            manifest = manifest_xml(ManifestInfo(
+            manifest = manifest_xml(Manifest(
                 package_id=package_id(channel, sequence), direction=DIRECTION, channel=channel,
                 sequence=sequence, created_at=utc_now(),
                 mode="full" if root.attrib.get("changedSince") == "anytime" else "delta",
