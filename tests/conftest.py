@@ -23,7 +23,7 @@ def sshd_binary() -> Path:
 
 
 @pytest.fixture(scope="session")
-def ssh_keys(tmp_path_factory) -> SshKeys:
+def ssh_keys(tmp_path_factory, sshd_binary: Path) -> SshKeys:  # openssh-server brings ssh-keygen too
     folder = tmp_path_factory.mktemp("ssh-keys")
     passphrase = SshKeys.passphrase
     return SshKeys(
