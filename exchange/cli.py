@@ -144,5 +144,30 @@ def run(ctx, settle, no_transfer):
     sys.exit(summary.exit_code)
 
 
+@cli.command()
+@click.argument("files", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Retry every file in inbox/rejected/.")
+@click.pass_context
+def retry(ctx, files, everything):
+    """Move rejected FILES back into their inbox for the next run.
+
+    Exports go back to inbox/cee/, packages to inbox/mobile/; the next run
+    validates them again (F2: a rejected file that comes back is processed
+    normally). Each file's error report is kept in today's archive folder.
+
+    \b
+    Example:
+      exchange retry customers_20261127.xml
+      exchange retry --all
+    """
+    from exchange import logs
+    from exchange.retry import retry as retry_files
+
+    logs.setup(ctx.obj["log_format"])
+    for item in retry_files(_config(ctx), list(files), everything):
+        kept = f"; its error report is kept as {item.report}" if item.report else ""
+        click.echo(f"{item.name}: back in {item.inbox.parent}{kept}")
+
+
 def main() -> None:
     cli(prog_name="exchange")

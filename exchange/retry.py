@@ -1,0 +1,66 @@
+"""``exchange retry``: rejected files go back to their inbox.
+
+A file in ``inbox/rejected/`` returns to ``inbox/cee/`` (an XML export) or
+``inbox/mobile/`` (a package) and is validated again by the next run (F2: a
+rejected file that comes back is processed normally). Its error report is
+kept, moved to today's archive folder.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from exchange import files
+from exchange.config import Config
+from exchange.errors import UsageError
+from exchange.lock import workspace_lock
+
+log = logging.getLogger("exchange")
+
+REPORT_SUFFIX = ".error.txt"
+
+
+@dataclass(frozen=True)
+class Retried:
+    name: str
+    inbox: Path
+    report: Path | None  # where the error report was kept
+
+
+def rejected_files(config: Config) -> list[Path]:
+    folder = config.paths.rejected
+    if not folder.exists():
+        return []
+    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith(REPORT_SUFFIX))
+
+
+def retry(config: Config, names: list[str], everything: bool = False) -> list[Retried]:
+    """Move the named rejected files (or all of them) back into their inbox."""
+    folder = config.paths.rejected
+    if everything:
+        targets = rejected_files(config)
+    else:
+        if not names:
+            raise UsageError("name the rejected files to retry, or pass --all")
+        targets = []
+        for name in names:
+            path = folder / Path(name).name
+            if not path.is_file() or path.name.endswith(REPORT_SUFFIX):
+                raise UsageError(f"{name}: not a rejected file in {folder}")
+            targets.append(path)
+    done = []
+    with workspace_lock(config.paths.state.parent):
+        for path in targets:
+            inbox = config.paths.inbox_mobile if path.suffix.lower() == ".zip" else config.paths.inbox_cee
+            destination = files.free_name(inbox, path.name)
+            report = path.with_name(path.name + REPORT_SUFFIX)
+            kept = None
+            if report.exists():
+                kept = files.free_name(files.archive_folder(config.paths.archive), report.name)
+                files.move(report, kept)
+            files.move(path, destination)
+            log.info("%s: back in %s for the next run", path.name, inbox)
+            done.append(Retried(path.name, destination, kept))
+    return done
