@@ -169,5 +169,28 @@ def retry(ctx, files, everything):
         click.echo(f"{item.name}: back in {item.inbox.parent}{kept}")
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object (stable fields, see README).")
+@click.pass_context
+def status(ctx, as_json):
+    """Show what is waiting, what was rejected and how the last runs went.
+
+    Files waiting per inbox (and how long the oldest has waited), packages
+    waiting for upload or pickup per channel, rejected files with their first
+    error, recent duplicates, the last runs with their counts and exit
+    status, and the next sequence numbers per channel. Changes nothing.
+    """
+    import json
+
+    from exchange.status import collect, lines
+
+    data = collect(_config(ctx))
+    if as_json:
+        click.echo(json.dumps(data, indent=2, sort_keys=True))
+    else:
+        for line in lines(data):
+            click.echo(line)
+
+
 def main() -> None:
     cli(prog_name="exchange")

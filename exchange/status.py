@@ -1,0 +1,110 @@
+"""``exchange status``: what is waiting, what was rejected, how the last runs went.
+
+Read only: it takes no lock and changes nothing, so it can run beside a
+``run`` or ``watch``. The JSON form (``--json``) is stable: fields are only
+ever added (documented in README.md, "Operating it").
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+from exchange import pickup
+from exchange.config import Config
+
+
+def _waiting(folder: Path, suffix: str, now: float) -> dict:
+    files = pickup.candidates(folder, suffix)
+    ages = []
+    for path in files:
+        try:
+            ages.append(now - path.stat().st_mtime)
+        except FileNotFoundError:
+            continue
+    return {
+        "waiting": len(files),
+        "oldest_waiting_seconds": round(max(ages), 1) if ages else None,
+        "files": [p.name for p in files],
+        "left_alone": [p.name for p in pickup.others(folder, suffix)],
+    }
+
+
+def collect(config: Config, runs: int = 5) -> dict:
+    """The status as a JSON-ready dict."""
+    now = time.time()
+    paths = config.paths
+    status: dict = {
+        "workspace": str(config.root),
+        "inboxes": {"cee": _waiting(paths.inbox_cee, ".xml", now),
+                    "mobile": _waiting(paths.inbox_mobile, ".zip", now)},
+        "outbox": {},
+        "rejected": [],
+        "duplicates": [],
+        "last_runs": [],
+        "next_sequences": {},
+    }
+    packages = sorted(p.name for p in paths.outbox_mobile.glob("MOB_*.zip")) if paths.outbox_mobile.exists() else []
+    for name, channel in sorted(config.channels.items()):
+        mine = [p for p in packages if p.startswith(f"MOB_{name}_")]
+        status["outbox"][name] = {"partner": channel.sftp.host if channel.sftp else None,
+                                  "waiting_for_upload" if channel.sftp else "waiting_for_pickup": mine}
+        status["next_sequences"][name] = {"to-mobile": 1, "from-mobile": 1}
+    if not paths.state.exists():
+        return status
+    db = sqlite3.connect(f"file:{paths.state}?mode=ro", uri=True)
+    try:
+        for name, inbox, error, count, done, where in db.execute(
+                "SELECT name, inbox, error, error_count, done_at, archived_as FROM files "
+                "WHERE state = 'rejected' ORDER BY id"):
+            if where and (config.root / where).exists():
+                status["rejected"].append({"file": name, "inbox": inbox, "first_error": error,
+                                           "errors": count, "rejected_at": done, "path": where})
+        for name, done, where in db.execute(
+                "SELECT name, done_at, archived_as FROM files WHERE state = 'duplicate' ORDER BY id DESC LIMIT 50"):
+            status["duplicates"].append({"file": name, "at": done, "archived_as": where})
+        for run_id, started, finished, code, summary in db.execute(
+                "SELECT id, started_at, finished_at, exit_code, summary FROM runs ORDER BY id DESC LIMIT ?", (runs,)):
+            data = json.loads(summary) if summary else {}
+            status["last_runs"].append({
+                "run": run_id, "started_at": started, "finished_at": finished, "exit_code": code,
+                "files": data.get("files"), "records_read": data.get("records_read"),
+                "packages": data.get("packages", []), "imports": data.get("imports", []),
+                "rejected": len(data.get("rejected", [])), "duplicates": len(data.get("duplicates", [])),
+                "transfer_errors": len(data.get("transfer_errors", [])),
+            })
+        for channel, direction, last in db.execute("SELECT channel, direction, last FROM sequences"):
+            status["next_sequences"].setdefault(channel, {"to-mobile": 1, "from-mobile": 1})[direction] = last + 1
+    finally:
+        db.close()
+    return status
+
+
+def lines(status: dict) -> list[str]:
+    """The status for people."""
+    out = [f"workspace {status['workspace']}"]
+    for inbox, info in status["inboxes"].items():
+        oldest = f", oldest waiting {info['oldest_waiting_seconds']:.0f} s" if info["waiting"] else ""
+        out.append(f"inbox/{inbox}: {info['waiting']} waiting{oldest}")
+        if info["left_alone"]:
+            out.append(f"  left alone (not picked up): {', '.join(info['left_alone'])}")
+    for channel, info in status["outbox"].items():
+        if info["partner"]:
+            out.append(f"outbox/mobile {channel}: {len(info['waiting_for_upload'])} waiting for upload to "
+                       f"{info['partner']}")
+        else:
+            out.append(f"outbox/mobile {channel}: {len(info['waiting_for_pickup'])} packages (no partner: "
+                       "collected from the folder)")
+    out.append(f"rejected: {len(status['rejected'])}")
+    for item in status["rejected"]:
+        out.append(f"  {item['file']}: {item['first_error']}")
+    out.append(f"duplicates (latest 50): {len(status['duplicates'])}")
+    for run in status["last_runs"]:
+        out.append(f"run {run['run']} {run['started_at']}: exit {run['exit_code']}, {run['files']} files, "
+                   f"{len(run['packages'])} packages, {len(run['imports'])} imports, {run['rejected']} rejected, "
+                   f"{run['duplicates']} duplicates")
+    for channel, sequences in status["next_sequences"].items():
+        out.append(f"next sequences {channel}: package {sequences['to-mobile']}, import {sequences['from-mobile']}")
+    return out
