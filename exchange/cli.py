@@ -192,5 +192,33 @@ def status(ctx, as_json):
             click.echo(line)
 
 
+@cli.command()
+@click.argument("identifier", metavar="ID")
+@click.pass_context
+def explain(ctx, identifier):
+    """Show the history of one ID: a customer number, partner number,
+    occupation code or mobileId.
+
+    Every input file that carried it, the package or import document it went
+    into, and what each rule did to it, oldest first. Exit 1 for an ID the
+    ledger never saw.
+
+    \b
+    Example:
+      exchange explain 50002
+    """
+    from exchange.explain import history
+
+    found = history(_config(ctx), identifier)
+    if not found:
+        click.echo(f"{identifier}: not in the ledger (no file processed so far carried it)", err=True)
+        sys.exit(1)
+    for heading, lines in found.items():
+        if len(found) > 1:
+            click.echo(f"{identifier} as {heading}:")
+        for line in lines:
+            click.echo(("  " if len(found) > 1 else "") + line.format())
+
+
 def main() -> None:
     cli(prog_name="exchange")

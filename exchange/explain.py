@@ -1,0 +1,67 @@
+"""``exchange explain ID``: the history of one customer number, partner number,
+occupation code or mobileId, from the ledger's event log.
+
+Each line names the input file, the output it went into (with its sequence
+number), and what the rule did. An ID that is several things (a customer
+number and a partner number) gets a heading per role.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from exchange.config import Config
+
+_ROLES = (
+    ("customer", "customer", "e.customer = ? AND e.partner IS NULL"),
+    ("partner", "contact person", "e.partner = ?"),
+    ("code", "occupation / position code", "e.code = ?"),
+)
+
+
+@dataclass(frozen=True)
+class Line:
+    date: str
+    file: str
+    output: str | None
+    sequence: int | None
+    text: str
+
+    def format(self) -> str:
+        into = f" -> {self.output}" if self.output else ""
+        return f"{self.date} {self.file}{into}: {self.text}"
+
+
+def _describe(subject: str, outcome: str, reason: str, rule: str | None, customer: str | None,
+              partner: str | None, code: str | None, count: int) -> str:
+    if subject == "contact person":
+        who = f"contact person {partner}" + (f" of customer {customer}" if customer else "")
+    elif subject in ("occupation", "communication method"):
+        who = f"{subject} {code}"
+    else:
+        who = f"{subject} {customer}"
+    times = f" ({count}x)" if count > 1 else ""
+    tail = f" ({rule})" if rule else ""
+    return f"{who}: {outcome}{times}: {reason}{tail}"
+
+
+def history(config: Config, identifier: str) -> dict[str, list[Line]]:
+    """Role heading -> lines, oldest first; empty when the ID was never seen."""
+    found: dict[str, list[Line]] = {}
+    if not config.paths.state.exists():
+        return found
+    db = sqlite3.connect(f"file:{config.paths.state}?mode=ro", uri=True)
+    try:
+        for _column, heading, where in _ROLES:
+            rows = db.execute(
+                "SELECT substr(COALESCE(f.done_at, f.seen_at), 1, 10), f.name, f.output, f.sequence, e.subject, "
+                "e.outcome, e.reason, e.rule, e.customer, e.partner, e.code, e.count "
+                f"FROM events e JOIN files f ON f.id = e.file_id WHERE {where} ORDER BY e.id",
+                (identifier,)).fetchall()
+            if rows:
+                found[heading] = [Line(date, name, output, sequence, _describe(*rest))
+                                  for date, name, output, sequence, *rest in rows]
+    finally:
+        db.close()
+    return found
