@@ -220,5 +220,33 @@ def explain(ctx, identifier):
             click.echo(("  " if len(found) > 1 else "") + line.format())
 
 
+@cli.command()
+@_settle_option
+@_no_transfer_option
+@click.option("--polling", is_flag=True,
+              help="Poll the inbox folders instead of using inotify (for NFS and SMB shares, where inotify sees nothing).")
+@click.pass_context
+def watch(ctx, settle, no_transfer, polling):
+    """Process files as they arrive, until SIGINT or SIGTERM.
+
+    Reacts within seconds to files created or moved into inbox/cee/ and
+    inbox/mobile/, scans both folders at start and every scan_seconds,
+    takes each file once it has settled, polls SFTP partners every
+    poll_seconds and pushes packages as soon as they exist. SIGINT/SIGTERM
+    stop it after the file in hand (exit 0); outputs are never partial.
+
+    \b
+    Exit status:
+      0   stopped cleanly
+      2   configuration error
+      75  another run or watcher holds the workspace
+    """
+    from exchange import logs
+    from exchange.watch import watch as watch_inboxes
+
+    logs.setup(ctx.obj["log_format"])
+    sys.exit(watch_inboxes(_config(ctx), settle_seconds=settle, transfer=not no_transfer, polling=polling))
+
+
 def main() -> None:
     cli(prog_name="exchange")

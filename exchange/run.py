@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Mapping
+from typing import Callable, Iterable, Mapping
 
 from exchange import files, pickup, to_cee, to_mobile
 from exchange import transfer as transfers
@@ -45,38 +45,57 @@ def run_batch(config: Config, settle_seconds: float | None = None, transfer: boo
     elif partners is None:
         partners = transfers.partners_for(config)
     with workspace_lock(config.paths.state.parent):
-        prepare_folders(config)
-        ledger = Ledger(config.paths.state)
-        try:
-            ws = Workspace(config, ledger, run_id=ledger.start_run(), progress=progress)
-            started = utc_now()
-            ws.recover()
-            if partners:
-                transfers.pull(ws, partners, settle_seconds)
-            exports = pickup.candidates(config.paths.inbox_cee, ".xml")
-            packages = pickup.candidates(config.paths.inbox_mobile, ".zip")
+        return batch(config, settle_seconds, progress, partners)
+
+
+def batch(config: Config, settle_seconds: float, progress: bool, partners: Mapping[str, Partner],
+          ready_files: Iterable[Path] | None = None, pull: bool = True,
+          stop: Callable[[], bool] = lambda: False) -> Summary:
+    """One batch, with the workspace lock already held by the caller.
+
+    ``ready_files`` skips the settle step (``watch`` settles each file
+    itself); ``stop`` is asked between files, so a stop request ends the
+    batch after the file in hand.
+    """
+    prepare_folders(config)
+    ledger = Ledger(config.paths.state)
+    try:
+        ws = Workspace(config, ledger, run_id=ledger.start_run(), progress=progress)
+        started = utc_now()
+        ws.recover()
+        if partners and pull:
+            transfers.pull(ws, partners, settle_seconds)
+        exports = pickup.candidates(config.paths.inbox_cee, ".xml")
+        packages = pickup.candidates(config.paths.inbox_mobile, ".zip")
+        if ready_files is None:
             complete, changing = pickup.settle(exports + packages, settle_seconds)
             ws.summary.left_for_next_run.extend(p.name for p in changing)
-            complete = set(complete)
-            # F3: CEE exports first, then return packages, each in the order written.
-            ready = []
-            for path in (p for p in exports if p in complete):
-                root = to_mobile.read_ready_root(path)
-                ready.append(pickup.Ready(path, pickup.instant(root.attrib.get("createdAt")) if root else None))
-            for item in pickup.order(ready):
-                to_mobile.process(ws, item.path)
-            ready = [pickup.Ready(path, pickup.instant(to_cee.manifest_created_at(path)))
-                     for path in packages if path in complete]
-            for item in pickup.order(ready):
-                to_cee.process(ws, item.path)
-            if partners:
-                transfers.push(ws, partners)
-            summary = ws.summary
-            _write_report(config, ws.run_id, started, summary)
-            ledger.finish_run(ws.run_id, summary.exit_code, summary.as_dict())
-            return summary
-        finally:
-            ledger.close()
+        else:
+            complete = list(ready_files)
+        complete = set(complete)
+        # F3: CEE exports first, then return packages, each in the order written.
+        ready = []
+        for path in (p for p in exports if p in complete):
+            root = to_mobile.read_ready_root(path)
+            ready.append(pickup.Ready(path, pickup.instant(root.attrib.get("createdAt")) if root else None))
+        for item in pickup.order(ready):
+            if stop():
+                break
+            to_mobile.process(ws, item.path)
+        ready = [pickup.Ready(path, pickup.instant(to_cee.manifest_created_at(path)))
+                 for path in packages if path in complete]
+        for item in pickup.order(ready):
+            if stop():
+                break
+            to_cee.process(ws, item.path)
+        if partners and not stop():
+            transfers.push(ws, partners)
+        summary = ws.summary
+        _write_report(config, ws.run_id, started, summary)
+        ledger.finish_run(ws.run_id, summary.exit_code, summary.as_dict())
+        return summary
+    finally:
+        ledger.close()
 
 
 def _write_report(config: Config, run_id: int, started: str, summary: Summary) -> Path:
