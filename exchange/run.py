@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from exchange import files, pickup, to_cee, to_mobile
+from exchange import files, pickup, retention, to_cee, to_mobile
 from exchange import transfer as transfers
 from exchange.config import Config
 from exchange.ledger import Ledger, utc_now
@@ -91,6 +91,7 @@ def batch(config: Config, settle_seconds: float, progress: bool, partners: Mappi
         if partners and not stop():
             transfers.push(ws, partners)
         summary = ws.summary
+        retention.prune(config)
         _write_report(config, ws.run_id, started, summary)
         ledger.finish_run(ws.run_id, summary.exit_code, summary.as_dict())
         return summary

@@ -1,0 +1,40 @@
+"""archive_days: old archive day folders and run reports are removed by a run."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+
+def test_old_archive_folders_and_reports_are_removed(tmp_path):
+    ws = tmp_path / "ws"
+    subprocess.run([sys.executable, "-m", "exchange", "init", str(ws)], check=True, capture_output=True)
+    config = ws / "exchange.toml"
+    config.write_text(config.read_text().replace("# archive_days = 90", "archive_days = 10"))
+    today = datetime.now(timezone.utc).date()
+    old = ws / "inbox" / "archive" / (today - timedelta(days=11)).isoformat()
+    kept = ws / "inbox" / "archive" / (today - timedelta(days=9)).isoformat()
+    for folder in (old, kept):
+        folder.mkdir(parents=True)
+        (folder / "x.xml").write_text("x")
+    reports = ws / ".exchange" / "reports"
+    reports.mkdir(parents=True)
+    stale = reports / "run-000099.json"
+    stale.write_text("{}")
+    eleven_days_ago = time.time() - 11 * 86400
+    os.utime(stale, (eleven_days_ago, eleven_days_ago))
+    rejected = ws / "inbox" / "rejected" / "old.xml"
+    rejected.write_text("x")
+    os.utime(rejected, (eleven_days_ago, eleven_days_ago))
+
+    run = subprocess.run([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert not old.exists() and (kept / "x.xml").exists()
+    assert not stale.exists()
+    assert sorted(p.name for p in reports.iterdir()) == ["run-000001.json"]  # this run's own report
+    assert rejected.exists()  # rejected files wait for an operator
+    assert f"inbox/archive/{old.name}: older than 10 days, removed (archive_days)" in run.stderr
