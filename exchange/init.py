@@ -17,6 +17,11 @@ settle_seconds = 2
 # Days archived inputs and run reports are kept.
 # archive_days = 90
 
+# exchange watch: seconds between full scans of the inboxes (events can be
+# missed), and between polls of the SFTP partners.
+# scan_seconds = 30
+# poll_seconds = 60
+
 [paths]                             # all optional
 # inbox = "inbox"                   # inbox/cee, inbox/mobile, inbox/archive, inbox/rejected
 # outbox = "outbox"                 # outbox/mobile (packages for Mobile), outbox/cee (CEE imports)
