@@ -132,3 +132,18 @@ def test_a_lock_left_by_a_killed_run_does_not_block(ws):
     after = _exchange(ws, "run", "--settle", "0")
     assert after.returncode == 0, after.stderr
     assert _packages(ws) == ["MOB_MOBILE-PL_00000001.zip"]
+
+
+def test_two_concurrent_runs_one_gets_75(ws):
+    import generate
+
+    generate.main(["customers", str(ws / "inbox" / "cee" / "big.xml"), "--mb", "10"])
+    first = subprocess.Popen([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(lambda: (ws / ".exchange" / "lock").exists() and
+              (ws / ".exchange" / "lock").read_text().strip() == str(first.pid), what="the first run's lock")
+    second = _exchange(ws, "run", "--settle", "0")
+    _out, err = first.communicate(timeout=300)
+    assert (first.returncode, second.returncode) == (0, 75), err
+    assert second.stderr.startswith(f"exchange: the workspace is in use by another run or watcher (PID {first.pid})")
+    assert _packages(ws) == ["MOB_MOBILE-PL_00000001.zip"]
