@@ -137,7 +137,8 @@ def test_a_lock_left_by_a_killed_run_does_not_block(ws):
 def test_two_concurrent_runs_one_gets_75(ws):
     import generate
 
-    generate.main(["customers", str(ws / "inbox" / "cee" / "big.xml"), "--mb", "10"])
+    # big enough that the first run still holds the lock when the second one starts
+    generate.main(["customers", str(ws / "inbox" / "cee" / "big.xml"), "--mb", "40"])
     first = subprocess.Popen([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: (ws / ".exchange" / "lock").exists() and
