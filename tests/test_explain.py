@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import datetime, timezone
-from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def _exchange(ws: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "exchange", *args], cwd=ws, capture_output=True, text=True,
-                          timeout=120)
+from cli_util import EXAMPLES
+from cli_util import exchange as _exchange
 
 
 def test_explain_partner_customer_code_and_unknown(tmp_path):

@@ -2,16 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def _exchange(ws: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "exchange", *args], cwd=ws, capture_output=True, text=True,
-                          timeout=120)
+from cli_util import EXAMPLES
+from cli_util import exchange as _exchange
 
 
 def test_retry_puts_a_fixed_file_back_and_the_next_run_processes_it(tmp_path):

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-
-
-def _exchange(ws: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "exchange", *args], cwd=ws, capture_output=True, text=True,
-                          timeout=120)
+from cli_util import EXAMPLES
+from cli_util import exchange as _exchange
 
 
 def test_status_json_after_a_scripted_run(tmp_path):

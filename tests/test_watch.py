@@ -11,14 +11,11 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from cli_util import EXAMPLES
+from cli_util import exchange as _exchange
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
-
-def _exchange(ws: Path, *args: str, **kw) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "exchange", *args], cwd=ws, capture_output=True, text=True,
-                          timeout=300, **kw)
 
 
 def _start_watch(ws: Path, *args: str) -> subprocess.Popen:
