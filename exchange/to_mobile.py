@@ -79,9 +79,6 @@ def process(ws: Workspace, path: Path) -> None:
     if earlier is not None:
         ws.duplicate(path, sha256, "cee", earlier.name)
         return
-    if path.stat().st_size == 0:
-        ws.reject(path, sha256, "cee", single_problem("the file is empty"))
-        return
     try:
         with open(path, "rb") as source:
             root = read_root(source)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from exchange.package import DEFAULT_MAX_PACKAGE_BYTES, check_package
-from exchange.xml.report import Problem, Report
+from exchange.xml.report import Report
 from exchange.xml.validate import validate_document
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -57,10 +57,6 @@ def validate_file(path: Path, max_package_bytes: int = DEFAULT_MAX_PACKAGE_BYTES
         else:
             what = "package"
         return FileVerdict(path, what, check.report)
-    if path.stat().st_size == 0:
-        report = Report()
-        report.add(Problem("the file is empty"))
-        return FileVerdict(path, "XML", report)
     validation = validate_document(lambda: open(path, "rb"))
     what = f"{validation.kind.root}, {validation.records} records" if validation.kind else "XML"
     return FileVerdict(path, what, validation.report)

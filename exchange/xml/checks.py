@@ -21,7 +21,7 @@ def _local(el: etree._Element) -> str:
     return etree.QName(el).localname
 
 
-def _child_path(parent_path: str, parent: etree._Element, child: etree._Element) -> str:
+def _child_path(parent_path: str, child: etree._Element) -> str:
     tag = child.tag
     index = 1
     for sibling in child.itersiblings(tag, preceding=True):
@@ -92,7 +92,7 @@ class CustomerExportChecks(RecordChecker):
         )
         for person in persons:
             yield from partners.see(
-                person.get("partner"), person, _child_path(path, record, person), "partner"
+                person.get("partner"), person, _child_path(path, person), "partner"
             )
 
 
@@ -141,7 +141,7 @@ class CustomersChecks(RecordChecker):
         yield from _action_content(record, path, ("Name",))
         for person in record.iterchildren(self._PERSON):
             yield from _action_content(
-                person, _child_path(path, record, person), ("Surname",), ("relation",)
+                person, _child_path(path, person), ("Surname",), ("relation",)
             )
 
 

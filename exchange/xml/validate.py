@@ -71,7 +71,7 @@ def read_root(source: IO[bytes]) -> Root:
     """Read only as far as the root element (F3 ordering, schema choice).
 
     Raises :class:`DocumentRejected` for anything that is not one of our
-    documents: not XML at all, a DOCTYPE, an unknown root.
+    documents: an empty file, not XML at all, a DOCTYPE, an unknown root.
     """
     head = _Head(source)
     try:
@@ -89,6 +89,8 @@ def read_root(source: IO[bytes]) -> Root:
                 raise DocumentRejected(Problem(str(error), line=line, column=1)) from None
             return Root(element.tag, dict(element.attrib), line, kind)
     except etree.XMLSyntaxError as error:
+        if not head.head:
+            raise DocumentRejected(Problem("the file is empty")) from None
         raise DocumentRejected(precise.syntax_problem(error)) from None
     except safe.HostileDocument as error:
         raise DocumentRejected(Problem(str(error), line=error.line, column=1)) from None
