@@ -159,6 +159,19 @@ class Stats:
         return self.customers + self.deleted
 
 
+def postal_code(rng: random.Random, country: str) -> str:
+    """A postal code in the country's usual shape."""
+    if country == "PL":
+        return f"{rng.randrange(100):02d}-{rng.randrange(1000):03d}"
+    if country in ("CZ", "SK"):
+        return f"{rng.randrange(100, 1000)} {rng.randrange(100):02d}"
+    if country == "AT":
+        return f"{rng.randrange(1000, 10000)}"
+    if country == "LT":
+        return f"LT-{rng.randrange(10000, 100000)}"
+    return f"{rng.randrange(10000, 100000)}"
+
+
 class CustomerExportGenerator:
     """Yields a ``CustomerExport`` as UTF-8 chunks; :attr:`stats` is complete once exhausted."""
 
@@ -240,17 +253,7 @@ class CustomerExportGenerator:
                 street = f"<Street>{sp}{rng.choice(streets)} {rng.randrange(1, 200)}</Street>"
             postal = ""
             if rng.random() < 0.9:
-                if country == "PL":
-                    code = f"{rng.randrange(100):02d}-{rng.randrange(1000):03d}"
-                elif country in ("CZ", "SK"):
-                    code = f"{rng.randrange(100, 1000)} {rng.randrange(100):02d}"
-                elif country == "AT":
-                    code = f"{rng.randrange(1000, 10000)}"
-                elif country == "LT":
-                    code = f"LT-{rng.randrange(10000, 100000)}"
-                else:
-                    code = f"{rng.randrange(10000, 100000)}"
-                postal = f"<PostalCode>{code}</PostalCode>"
+                postal = f"<PostalCode>{postal_code(rng, country)}</PostalCode>"
             parts.append(f"    <Address>{street}{postal}\n      <City>{city}</City><Country>{country}</Country></Address>\n")
         n_comm = rng.randint(2, 3)
         preferred_at = rng.randrange(n_comm) if rng.random() < 0.6 else -1

@@ -227,17 +227,7 @@ class ReturnedCustomersGenerator:
                 street = f"<Street>{sp}{rng.choice(streets)} {rng.randrange(1, 200)}</Street>"
             postal = ""
             if rng.random() < 0.7:
-                if country == "PL":
-                    code = f"{rng.randrange(100):02d}-{rng.randrange(1000):03d}"
-                elif country in ("CZ", "SK"):
-                    code = f"{rng.randrange(100, 1000)} {rng.randrange(100):02d}"
-                elif country == "AT":
-                    code = f"{rng.randrange(1000, 10000)}"
-                elif country == "LT":
-                    code = f"LT-{rng.randrange(10000, 100000)}"
-                else:
-                    code = f"{rng.randrange(10000, 100000)}"
-                postal = f"<PostalCode>{code}</PostalCode>"
+                postal = f"<PostalCode>{generate.postal_code(rng, country)}</PostalCode>"
             parts.append(f"    <Address>{street}{postal}<City>{city}</City><Country>{country}</Country></Address>\n")
         for _ in range(rng.randint(0, 3)):
             parts.append(f"    {self._contact(rng.choice(_KINDS_CUSTOMER), prefix, area, domain, None)}\n")
