@@ -9,6 +9,7 @@ only the keys that must be unique across a file are remembered.
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Callable, Iterator
 
 from lxml import etree
@@ -37,19 +38,64 @@ class RecordChecker:
         return iter(())
 
 
+#: Keys a :class:`KeySet` holds in memory before it spills to disk (about 7 MiB).
+KEYS_IN_MEMORY = 1 << 16
+
+
+class KeySet:
+    """The set of keys a file must remember (customer numbers ...), in
+    bounded memory: the first :data:`KEYS_IN_MEMORY` keys in a Python set,
+    all of them in a private temporary SQLite file beyond that, which holds
+    millions of keys in a 2 MiB page cache."""
+
+    def __init__(self, in_memory: int | None = None):
+        self.in_memory = KEYS_IN_MEMORY if in_memory is None else in_memory
+        self.memory: set[str] = set()
+        self.spill: sqlite3.Connection | None = None
+
+    def add(self, key: str) -> bool:
+        """Remember ``key``; False when it was seen before."""
+        if key in self.memory:
+            return False
+        if self.spill is None:
+            self.memory.add(key)
+            if len(self.memory) >= self.in_memory:
+                self._start_spill()
+            return True
+        return self.spill.execute("INSERT OR IGNORE INTO seen VALUES (?)", (key,)).rowcount == 1
+
+    def _start_spill(self) -> None:
+        # "" opens a private on-disk database that SQLite deletes when it is closed.
+        self.spill = sqlite3.connect("", isolation_level=None, check_same_thread=False)
+        self.spill.execute("PRAGMA cache_size=-2048")
+        self.spill.execute("CREATE TABLE seen (key TEXT PRIMARY KEY) WITHOUT ROWID")
+        self.spill.execute("BEGIN")  # never committed: one transaction, no journal syncs
+        self.spill.executemany("INSERT INTO seen VALUES (?)", ((k,) for k in self.memory))
+        self.memory = set()  # later keys are looked up in the spill, and only there
+
+    def close(self) -> None:
+        if self.spill is not None:
+            self.spill.close()
+            self.spill = None
+        self.memory = set()
+
+    def __del__(self) -> None:
+        self.close()
+
+
 class _UniqueKeys:
     """Remembers keys seen in a file and reports a key seen twice."""
 
     def __init__(self, what: str, scope: str):
         self.what = what
         self.scope = scope
-        self.seen: set[str] = set()
+        self.seen = KeySet()
 
     def see(self, key: str | None, el: etree._Element, path: str, attribute: str
             ) -> Iterator[tuple[etree._Element, Problem]]:
         if key is None:
             return  # a missing key is the schema's to report
-        if key in self.seen:
+        if not self.seen.add(key):
             article = "an" if self.what[0] in "aeiou" else "a"
             yield el, Problem(
                 f"Element '{_local(el)}', attribute '{attribute}': duplicate {self.what} '{key}'; "
@@ -57,8 +103,6 @@ class _UniqueKeys:
                 line=el.sourceline,
                 path=path,
             )
-        else:
-            self.seen.add(key)
 
 
 class MasterdataChecks(RecordChecker):
