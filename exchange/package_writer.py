@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
+import threading
 import zipfile
 from pathlib import Path
 
@@ -70,6 +72,12 @@ class PackageWriter:
         self.records = 0
         #: Called with every block of the data file as written (e.g. a validator).
         self.observe = None
+        # Hashing, deflating and handing blocks to ``observe`` run on a thread of their
+        # own: all three release the GIL, so they take the second core, not the parser's.
+        self._blocks: queue.Queue = queue.Queue(maxsize=8)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="package-writer", daemon=True)
+        self._thread.start()
 
     def write(self, text: str) -> None:
         """Append serialized XML to the data file."""
@@ -82,15 +90,34 @@ class PackageWriter:
         data = "".join(self._pending).encode("utf-8")
         self._pending.clear()
         self._pending_size = 0
-        self._digest.update(data)
-        self._member.write(data)
-        if self.observe is not None:
-            self.observe(data)
+        if self._error is not None:
+            raise self._error
+        self._blocks.put(data)
         self.bytes += len(data)
+
+    def _drain(self) -> None:
+        while (data := self._blocks.get()) is not None:
+            if self._error is not None:
+                continue  # keep taking blocks, so the writer never waits on a full queue
+            try:
+                self._digest.update(data)
+                self._member.write(data)
+                if self.observe is not None:
+                    self.observe(data)
+            except BaseException as error:  # re-raised in the writing thread
+                self._error = error
+
+    def _stop_draining(self) -> None:
+        if self._thread.is_alive():
+            self._blocks.put(None)
+            self._thread.join()
 
     def finish_data(self) -> Entry:
         """Close the data file; its manifest entry."""
         self._flush()
+        self._stop_draining()
+        if self._error is not None:
+            raise self._error
         self._member.close()
         return Entry(self.entry_name, self.records, self.bytes, self._digest.hexdigest())
 
@@ -105,6 +132,7 @@ class PackageWriter:
             os.fsync(f.fileno())
 
     def discard(self) -> None:
+        self._stop_draining()
         try:
             self.zip.close()
         except Exception:  # half-written: we are throwing it away anyway

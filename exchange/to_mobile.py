@@ -149,8 +149,8 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
                              records=records_read)
     except _Invalid:
         validator.stop()
+        writer.discard()  # before the checker stops: the writer's thread may be feeding it
         checker.stop()
-        writer.discard()
         report = validate_document(lambda: open(path, "rb"), kind=kind).report
         if not report:
             report = single_problem("the document is not valid (the precise pass found no position)")
@@ -158,8 +158,8 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
         return
     except BaseException:
         validator.stop()
-        checker.stop()
         writer.discard()
+        checker.stop()
         raise
     ws.summary.records_read += records_read
     ws.summary.merge(counted)
