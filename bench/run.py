@@ -20,8 +20,10 @@ exchange run
 
 Printed: MiB/s of each, the ratio exchange/baseline (the target is at least
 1/3), and peak memory: the largest RSS of any one process of the run, and
-the largest sum over the run's process tree (the main process and the
-validation children it forks), sampled every 20 ms from /proc.
+the largest sums of Rss and of Pss over the run's process tree (the main
+process and the validation children it forks), sampled every 20 ms from
+/proc. The forked children share the parent's pages copy-on-write; the Rss
+sum counts those once per process, the Pss sum once in all.
 """
 
 from __future__ import annotations
@@ -52,31 +54,37 @@ for _event, el in etree.iterparse(sys.argv[1], events=("end",)):
 """
 
 
-def _tree_rss_kib(pid: int) -> int:
-    """Sum of VmRSS over a process and its descendants (Linux /proc)."""
-    total = 0
+def _tree_kib(pid: int) -> tuple[int, int]:
+    """(sum of Rss, sum of Pss) over a process and its descendants, in KiB (Linux /proc).
+
+    The forked children share the parent's pages copy-on-write: the Rss sum
+    counts a shared page once per process, the Pss sum splits it between
+    them, so Pss adds up to what the tree really occupies.
+    """
+    rss = pss = 0
     stack = [pid]
     while stack:
         p = stack.pop()
         try:
-            with open(f"/proc/{p}/status") as f:
+            with open(f"/proc/{p}/smaps_rollup") as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-                        break
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1])
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1])
             for task in os.listdir(f"/proc/{p}/task"):
                 with open(f"/proc/{p}/task/{task}/children") as f:
                     stack.extend(int(c) for c in f.read().split())
         except (FileNotFoundError, ProcessLookupError, PermissionError):
             continue
-    return total
+    return rss, pss
 
 
-def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float]:
-    """(wall seconds, peak RSS of one process MiB, peak RSS of the tree MiB)."""
+def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float, float]:
+    """(wall seconds, peak RSS of one process, peak Rss sum and peak Pss sum of the tree), MiB."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    tree_peak = 0
+    tree_peak = tree_pss_peak = 0
     while True:
         try:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -86,13 +94,15 @@ def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, floa
             wall = time.perf_counter() - start
             proc.returncode = os.waitstatus_to_exitcode(status)
             break
-        tree_peak = max(tree_peak, _tree_rss_kib(proc.pid))
+        rss, pss = _tree_kib(proc.pid)
+        tree_peak = max(tree_peak, rss)
+        tree_pss_peak = max(tree_pss_peak, pss)
         time.sleep(0.02)
     err = proc.stderr.read().decode(errors="replace")
     if proc.returncode not in (0,):
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
     # ru_maxrss of the direct child; forked grandchildren are covered by the tree samples
-    return wall, usage.ru_maxrss / 1024, tree_peak / 1024
+    return wall, usage.ru_maxrss / 1024, tree_peak / 1024, tree_pss_peak / 1024
 
 
 def main() -> None:
@@ -107,7 +117,7 @@ def main() -> None:
     if not masterdata.exists():
         generate.main(["masterdata", str(masterdata)])
     print(f"{'size':>8} {'baseline MiB/s':>15} {'exchange MiB/s':>15} {'ratio':>7} "
-          f"{'peak RSS (largest process)':>27} {'peak RSS (process tree)':>24}")
+          f"{'peak RSS (largest process)':>27} {'peak Rss sum (tree)':>20} {'peak Pss sum (tree)':>20}")
     for mib in (int(s) for s in args.sizes.split(",")):
         export = args.out_dir / f"run_customers_{mib}MiB_seed{args.seed}.xml"
         if not export.exists():
@@ -127,9 +137,9 @@ def main() -> None:
                 result = measure([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws)
                 if best is None or result[0] < best[0]:
                     best = result
-        wall, rss_one, rss_tree = best
+        wall, rss_one, rss_tree, pss_tree = best
         print(f"{mib:>6}MiB {size / base:>15.1f} {size / wall:>15.1f} {base / wall:>7.2f} "
-              f"{rss_one:>24.0f} MiB {rss_tree:>21.0f} MiB", flush=True)
+              f"{rss_one:>24.0f} MiB {rss_tree:>16.0f} MiB {pss_tree:>16.0f} MiB", flush=True)
 
 
 if __name__ == "__main__":
