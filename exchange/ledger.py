@@ -27,11 +27,12 @@ import json
 import queue
 import sqlite3
 import threading
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from exchange.records import Decision
 from exchange.rules.outbound import OccupationState
@@ -201,11 +202,13 @@ class Ledger:
     def bulk(self) -> Iterator[None]:
         """Hand the bulk writes of one file to a background thread.
 
-        Inside an open transaction: inserts of sent persons and decisions
-        run on the second core while this thread parses. Lookups go to a
-        read connection, which sees the state committed before this file:
-        correct, because a file names each customer once, so no lookup
-        depends on this file's own writes.
+        Inside an open transaction: inserts of sent persons, mobileIds and
+        decisions run on the second core while this thread parses.
+        :meth:`sent_partners` reads through a read connection, which sees the
+        state committed before this file: correct, because an export names
+        each customer once, so no lookup depends on the file's own writes.
+        :meth:`known_mobile_ids` does depend on them (R12) and queues behind
+        them on the write connection.
         """
         if self._reader is None:
             self._reader = sqlite3.connect(self.path, isolation_level=None, timeout=30,
@@ -347,17 +350,22 @@ class Ledger:
         self._bulk("DELETE FROM sent_persons WHERE channel = ? AND customer IN (SELECT value FROM json_each(?))",
                    (channel,), customers)
 
-    def known_mobile_ids(self, mobile_ids: Iterable[str]) -> dict[str, bool]:
-        """R12: which of these mobileIds an earlier import document carried,
-        each with whether it was an organization."""
-        ids = list(mobile_ids)
-        found: dict[str, bool] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.update((m, bool(org)) for m, org in self._read().execute(
-                f"SELECT mobile_id, organization FROM mobile_ids WHERE mobile_id IN ({marks})", chunk))
-        return found
+    def known_mobile_ids(self, mobile_ids: Iterable[str]) -> Future:
+        """R12: which of these mobileIds an import document carried, each with
+        whether it was an organization (a future of ``{mobileId: organization}``).
+
+        Inside :meth:`bulk` the query runs on the write connection, after the
+        writes queued before it: it sees earlier documents and the records
+        of this one written so far, so a document need not remember the
+        mobileIds it created. The caller can parse on while it runs.
+        """
+        sql = "SELECT mobile_id, organization FROM mobile_ids WHERE mobile_id IN (SELECT value FROM json_each(?))"
+        params = (json.dumps(list(mobile_ids), ensure_ascii=False),)
+        if self._writer is not None:
+            return self._writer.query(sql, params, _organizations)
+        done: Future = Future()
+        done.set_result(_organizations(self.db.execute(sql, params).fetchall()))
+        return done
 
     def add_mobile_ids(self, channel: str, file_id: int, mobile_ids: list[str], organizations: set[str]) -> None:
         self._bulk(f"INSERT INTO mobile_ids (mobile_id, channel, file_id, organization) "
@@ -425,6 +433,10 @@ class Ledger:
                             (utc_now(), exit_code, json.dumps(summary, sort_keys=True), run_id))
 
 
+def _organizations(rows: list[tuple[str, int]]) -> dict[str, bool]:
+    return {mobile_id: bool(organization) for mobile_id, organization in rows}
+
+
 def _item(index: int) -> str:
     return f"json_extract(value, '$[{index}]')"
 
@@ -456,15 +468,29 @@ class BulkWriter:
         """Queue ``sql`` with ``params`` and ``rows`` as its JSON array (see :meth:`Ledger._bulk`)."""
         if self.error is not None:
             raise self.error
-        self.queue.put((sql, params, rows))
+        self.queue.put((sql, params, rows, None, None))
+
+    def query(self, sql: str, params: tuple, convert: Callable[[list], object]) -> Future:
+        """Queue a query behind the writes queued so far; a future of ``convert(rows)``."""
+        if self.error is not None:
+            raise self.error
+        future: Future = Future()
+        self.queue.put((sql, params, None, future, convert))
+        return future
 
     def _run(self) -> None:
-        while True:
-            item = self.queue.get()
-            if item is None:
-                return
+        while (item := self.queue.get()) is not None:
+            sql, params, rows, future, convert = item
+            if future is not None:  # a query
+                if self.error is not None:
+                    future.set_exception(self.error)
+                    continue
+                try:
+                    future.set_result(convert(self.db.execute(sql, params).fetchall()))
+                except BaseException as error:
+                    future.set_exception(error)
+                continue
             if self.error is None:
-                sql, params, rows = item
                 try:
                     self.db.execute(sql, (*params, _json_rows(rows)))
                 except BaseException as error:  # handed to the main thread in close()

@@ -188,24 +188,33 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest) -> None:
 
 
 class _Known:
-    """R12's memory for one batch: mobileIds in the ledger (id -> was an
-    organization), or created earlier in this document."""
+    """R12's memory for one batch: mobileIds an import document carried
+    (id -> was an organization), or created by earlier records of the batch."""
 
-    def __init__(self, in_ledger: dict[str, bool], in_document: set[str]):
+    def __init__(self, in_ledger: dict[str, bool]):
         self.in_ledger = in_ledger
-        self.in_document = in_document
+        self.in_batch: set[str] = set()
+        self.organizations_in_batch: set[str] = set()
 
     def __contains__(self, mobile_id: str) -> bool:
-        return mobile_id in self.in_ledger or mobile_id in self.in_document
+        return mobile_id in self.in_ledger or mobile_id in self.in_batch
 
 
 class _KnownOrganizations:
-    def __init__(self, in_ledger: dict[str, bool], in_document: set[str]):
-        self.in_ledger = in_ledger
-        self.in_document = in_document
+    def __init__(self, known: _Known):
+        self.known = known
 
     def __contains__(self, mobile_id: str) -> bool:
-        return self.in_ledger.get(mobile_id, False) or mobile_id in self.in_document
+        return self.known.in_ledger.get(mobile_id, False) or mobile_id in self.known.organizations_in_batch
+
+
+def _mobile_ids(batch: list) -> list[str]:
+    ids = []
+    for record in batch:
+        if isinstance(record, NewCustomer):
+            ids.append(record.mobile_id)
+        ids.extend(p.mobile_id for p in record.persons)
+    return ids
 
 
 def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, file_id: int, temp: Path,
@@ -219,8 +228,6 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
         import_method=config.rules.import_method,
         live_occupations=frozenset(c for c, s in occupations.items() if not s.marked_for_deletion),
     )
-    created_here: set[str] = set()  # what a document must remember: the mobileIds it created
-    organizations_here: set[str] = set()  # ... and which of them are organizations
     records = 0
     batch: list = []
     with open(temp, "wb") as out, tempfile.TemporaryFile() as persons, tempfile.TemporaryFile() as removals:
@@ -230,15 +237,10 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
             if stream is out:
                 checker.feed(data)
 
-        def flush() -> None:
-            ids = []
-            for record in batch:
-                if isinstance(record, NewCustomer):
-                    ids.append(record.mobile_id)
-                ids.extend(p.mobile_id for p in record.persons)
-            in_ledger = ledger.known_mobile_ids(ids)
-            known = _Known(in_ledger, created_here)
-            organizations = _KnownOrganizations(in_ledger, organizations_here)
+        def apply(batch: list, in_ledger) -> None:
+            """The rules over one batch, once the ledger said which of its mobileIds it knows."""
+            known = _Known(in_ledger.result())
+            organizations = _KnownOrganizations(known)
             decisions, created = [], []
             organization_text, person_text, removal_text = [], [], []
             for record in batch:
@@ -249,8 +251,8 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
                 organization_text.extend(cee_import.organization(o) for o in outcome.organizations)
                 person_text.extend(cee_import.person(p) for p in outcome.persons)
                 removal_text.extend(cee_import.removal(r) for r in outcome.removals)
-                created_here.update(outcome.created)
-                organizations_here.update(outcome.created_organizations)
+                known.in_batch.update(outcome.created)
+                known.organizations_in_batch.update(outcome.created_organizations)
                 created.extend(outcome.created)
                 decisions.extend(outcome.decisions)
             # One write per batch and stream: small writes cost more than the data.
@@ -258,10 +260,20 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
                 emit(out, "".join(organization_text))
             persons.write("".join(person_text).encode("utf-8"))
             removals.write("".join(removal_text).encode("utf-8"))
-            ledger.add_mobile_ids(channel, file_id, created, organizations_here)
+            ledger.add_mobile_ids(channel, file_id, created, known.organizations_in_batch)
             ledger.log_decisions(file_id, decisions)
             counted.count(decisions, path.name)
-            batch.clear()
+
+        # A batch's R12 lookup waits in the ledger's queue behind the previous batch's
+        # mobileIds, and runs while this thread parses the next batch.
+        waiting = None  # (batch, future of its lookup)
+
+        def flush() -> None:
+            nonlocal waiting, batch
+            if waiting is not None:
+                apply(*waiting)
+            waiting = (batch, ledger.known_mobile_ids(_mobile_ids(batch))) if batch else None
+            batch = []
 
         emit(out, cee_import.document_open(import_id(channel, sequence), channel, utc_now(), path.name, sha256))
         with _open_member(path) as source:
@@ -276,6 +288,7 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
                 if len(batch) >= _BATCH:
                     flush()
         flush()
+        flush()  # the last batch
         for spool in (persons, removals):  # CEE imports: organizations, then persons, then removals
             spool.seek(0)
             while block := spool.read(1 << 20):
