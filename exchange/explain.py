@@ -14,9 +14,19 @@ from dataclasses import dataclass
 from exchange.config import Config
 
 _ROLES = (
-    ("customer", "customer", "e.customer = ? AND e.partner IS NULL"),
-    ("partner", "contact person", "e.partner = ?"),
-    ("code", "occupation / position code", "e.code = ?"),
+    ("customer", "customer", "e.customer = ? AND e.partner IS NULL", "m.organization = 1"),
+    ("partner", "contact person", "e.partner = ?", "m.organization = 0"),
+    ("code", "occupation / position code", "e.code = ?", None),
+)
+
+# What the exchange created in CEE is recorded with the mobileId (ledger.add_mobile_ids), not
+# in events: as event rows, in the same shape.
+_CREATED = (
+    "SELECT m.file_id, 0, CASE m.organization WHEN 1 THEN 'new customer' ELSE 'contact person' END, 'created', "
+    "COALESCE(m.reason, 'created'), CASE m.organization WHEN 1 THEN NULL ELSE 'R10' END, "
+    "CASE m.organization WHEN 1 THEN m.mobile_id ELSE m.customer END, "
+    "CASE m.organization WHEN 1 THEN NULL ELSE m.mobile_id END, NULL, 1 "
+    "FROM mobile_ids m WHERE m.mobile_id = ? AND {role}"
 )
 
 
@@ -53,12 +63,18 @@ def history(config: Config, identifier: str) -> dict[str, list[Line]]:
         return found
     db = sqlite3.connect(f"file:{config.paths.state}?mode=ro", uri=True)
     try:
-        for _column, heading, where in _ROLES:
+        for _column, heading, where, created in _ROLES:
+            events = ("SELECT e.file_id, e.id, e.subject, e.outcome, e.reason, e.rule, e.customer, e.partner, "
+                      f"e.code, e.count FROM events e WHERE {where}")
+            params: tuple = (identifier,)
+            if created is not None:
+                events += " UNION ALL " + _CREATED.format(role=created)
+                params += (identifier,)
             rows = db.execute(
                 "SELECT substr(COALESCE(f.done_at, f.seen_at), 1, 10), f.name, f.output, f.sequence, e.subject, "
                 "e.outcome, e.reason, e.rule, e.customer, e.partner, e.code, e.count "
-                f"FROM events e JOIN files f ON f.id = e.file_id WHERE {where} ORDER BY e.id",
-                (identifier,)).fetchall()
+                f"FROM ({events}) e JOIN files f ON f.id = e.file_id ORDER BY e.file_id, e.id",
+                params).fetchall()
             if rows:
                 found[heading] = [Line(date, name, output, sequence, _describe(*rest))
                                   for date, name, output, sequence, *rest in rows]

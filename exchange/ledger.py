@@ -96,7 +96,9 @@ CREATE INDEX IF NOT EXISTS events_partner ON events (partner) WHERE partner IS N
 CREATE INDEX IF NOT EXISTS events_code ON events (code) WHERE code IS NOT NULL;
 CREATE TABLE IF NOT EXISTS mobile_ids (       -- R12: every mobileId an import document carried
     mobile_id TEXT PRIMARY KEY, channel TEXT NOT NULL, file_id INTEGER NOT NULL,
-    organization INTEGER NOT NULL               -- 1: an Organization, 0: a Person
+    organization INTEGER NOT NULL,              -- 1: an Organization, 0: a Person
+    customer TEXT,                              -- a Person's employer: customer number or organization mobileId
+    reason TEXT                                 -- the decision that created it (R10), as in events
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS deliveries (     -- packages pushed to and pulled from partners
     id INTEGER PRIMARY KEY,
@@ -190,6 +192,10 @@ class Ledger:
 
     def _create(self) -> None:
         self.db.executescript(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(mobile_ids)")}
+        for column in ("customer", "reason"):  # ledgers from before these columns
+            if column not in columns:
+                self.db.execute(f"ALTER TABLE mobile_ids ADD COLUMN {column} TEXT")
         self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                         (str(SCHEMA_VERSION),))
 
@@ -367,10 +373,16 @@ class Ledger:
         done.set_result(_organizations(self.db.execute(sql, params).fetchall()))
         return done
 
-    def add_mobile_ids(self, channel: str, file_id: int, mobile_ids: list[str], organizations: set[str]) -> None:
-        self._bulk(f"INSERT INTO mobile_ids (mobile_id, channel, file_id, organization) "
-                   f"SELECT {_items(1)}, ?, ?, {_item(1)} FROM json_each(?)", (channel, file_id),
-                   [(m, int(m in organizations)) for m in mobile_ids])
+    def add_mobile_ids(self, channel: str, file_id: int, created: list[Decision]) -> None:
+        """R12: the mobileIds an import document carries, from the decisions that created them.
+
+        These decisions are kept here rather than in ``events``: one row per
+        mobileId either way, and the events table's indexes would take
+        hundreds of thousands of random mobileIds per big package.
+        """
+        self._bulk("INSERT INTO mobile_ids (mobile_id, channel, file_id, organization, customer, reason) "
+                   f"SELECT {_item(0)}, ?, ?, {_item(1)}, {_item(2)}, {_item(3)} FROM json_each(?)", (channel, file_id),
+                   [_created_row(d) for d in created])
 
     # --- transfers to and from partners -----------------------------------------
 
@@ -418,10 +430,10 @@ class Ledger:
     # --- decisions and runs ---------------------------------------------------
 
     def log_decisions(self, file_id: int, decisions: Iterable[Decision]) -> None:
+        """Decisions as event rows; see :func:`event_rows` for the R3 and R4 drops."""
         self._bulk(
             "INSERT INTO events (file_id, rule, subject, outcome, reason, customer, partner, code, count) "
-            f"SELECT ?, {_items(8)} FROM json_each(?)", (file_id,),
-            [(d.rule, d.subject, d.outcome, d.reason, d.customer, d.partner, d.code, d.count) for d in decisions])
+            f"SELECT ?, {_items(8)} FROM json_each(?)", (file_id,), event_rows(decisions))
 
     def start_run(self) -> int:
         with self.transaction():
@@ -431,6 +443,55 @@ class Ledger:
         with self.transaction():
             self.db.execute("UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
                             (utc_now(), exit_code, json.dumps(summary, sort_keys=True), run_id))
+
+
+#: Rules whose decisions ride along in the row of the upsert they belong to.
+_FOLDED = frozenset({"R3", "R4"})
+
+
+def event_rows(decisions: Iterable[Decision]) -> list[list]:
+    """Event rows (rule, subject, outcome, reason, customer, partner, code, count) for decisions.
+
+    What R3 and R4 dropped from a customer or contact person (preferred
+    flags, communications not displayed) goes into the reason of that
+    record's upsert row, with its rule and count, instead of rows of its own:
+    a third fewer rows for a big export, and ``explain`` shows it on the line
+    that says the record was sent. A drop with no upsert to join keeps its
+    own row.
+    """
+    rows: list[list] = []
+    upserts: dict[tuple, list] = {}  # (subject, customer, partner) -> its upsert row
+    waiting: dict[tuple, list[Decision]] = {}  # drops seen before their upsert
+    for d in decisions:
+        key = (d.subject, d.customer, d.partner)
+        if d.rule in _FOLDED and d.outcome == "dropped":
+            row = upserts.get(key)
+            if row is not None:
+                row[3] += _note(d)
+            else:
+                waiting.setdefault(key, []).append(d)
+            continue
+        row = [d.rule, d.subject, d.outcome, d.reason, d.customer, d.partner, d.code, d.count]
+        if d.outcome == "upsert":
+            upserts[key] = row
+            for drop in waiting.pop(key, ()):
+                row[3] += _note(drop)
+        rows.append(row)
+    for drops in waiting.values():
+        rows.extend([d.rule, d.subject, d.outcome, d.reason, d.customer, d.partner, d.code, d.count] for d in drops)
+    return rows
+
+
+def _note(drop: Decision) -> str:
+    times = f", {drop.count}x" if drop.count > 1 else ""
+    return f"; dropped: {drop.reason} ({drop.rule}{times})"
+
+
+def _created_row(decision: Decision) -> tuple[str, int, str | None, str]:
+    """(mobileId, organization, employer, reason) of a decision that created a record in CEE (R10)."""
+    if decision.partner is None:  # a new customer: an Organization
+        return decision.customer, 1, None, decision.reason
+    return decision.partner, 0, decision.customer, decision.reason
 
 
 def _organizations(rows: list[tuple[str, int]]) -> dict[str, bool]:

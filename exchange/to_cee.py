@@ -241,7 +241,7 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
             """The rules over one batch, once the ledger said which of its mobileIds it knows."""
             known = _Known(in_ledger.result())
             organizations = _KnownOrganizations(known)
-            decisions, created = [], []
+            decisions = []
             organization_text, person_text, removal_text = [], [], []
             for record in batch:
                 if isinstance(record, NewCustomer):
@@ -253,15 +253,15 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
                 removal_text.extend(cee_import.removal(r) for r in outcome.removals)
                 known.in_batch.update(outcome.created)
                 known.organizations_in_batch.update(outcome.created_organizations)
-                created.extend(outcome.created)
                 decisions.extend(outcome.decisions)
             # One write per batch and stream: small writes cost more than the data.
             if organization_text:
                 emit(out, "".join(organization_text))
             persons.write("".join(person_text).encode("utf-8"))
             removals.write("".join(removal_text).encode("utf-8"))
-            ledger.add_mobile_ids(channel, file_id, created, known.organizations_in_batch)
-            ledger.log_decisions(file_id, decisions)
+            # The decisions that created records are the R12 memory (mobile_ids), the rest events.
+            ledger.add_mobile_ids(channel, file_id, [d for d in decisions if d.outcome == "created"])
+            ledger.log_decisions(file_id, [d for d in decisions if d.outcome != "created"])
             counted.count(decisions, path.name)
 
         # A batch's R12 lookup waits in the ledger's queue behind the previous batch's

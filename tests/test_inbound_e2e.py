@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import time
 import zipfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import packages_util
@@ -425,6 +426,29 @@ def test_later_package_repeating_mobile_ids_creates_nothing_twice(ws, build):
         "Removals": [removal("10001", "50002")],
     }
     assert_valid(ws, 2, 5)
+
+    # explain: what the ledger remembers of each mobileId, creation (R10) and refusals (R12)
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    one, two = f"{today} one.zip -> {import_name(1)}", f"{today} two.zip -> {import_name(2)}"
+    assert ws.cli("explain", mid(2)).stdout.splitlines() == [
+        f"{one}: contact person {mid(2)} of customer {mid(1)}: created: employee of new organization {mid(1)} "
+        "(added with it on a device) (R10)",
+        f"{two}: contact person {mid(2)} of customer {mid(1)}: not created: mobileId {mid(2)} was imported "
+        "before (R12)",
+        f"{two}: contact person {mid(2)} of customer 10002: not created: mobileId {mid(2)} was imported "
+        "before (R12)",
+    ]
+    assert ws.cli("explain", mid(1)).stdout.splitlines() == [
+        f"{one}: new customer {mid(1)}: created: organization in sales channel {CHANNEL}",
+        f"{two}: new customer {mid(1)}: not created: mobileId {mid(1)} was imported before (R12)",
+    ]
+    assert ws.cli("explain", mid(5)).stdout.splitlines() == [  # one space of mobileIds: both roles
+        f"{mid(5)} as customer:",
+        f"  {two}: new customer {mid(5)}: created: organization in sales channel {CHANNEL}",
+        f"{mid(5)} as contact person:",
+        f"  {two}: contact person {mid(5)} of customer 10002: not created: mobileId {mid(5)} was imported "
+        "before (R12)",
+    ]
 
 
 def test_records_repeated_within_one_package(ws, build):

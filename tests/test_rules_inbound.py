@@ -600,6 +600,10 @@ def test_R12_property_nothing_created_twice_over_a_sequence_of_documents(docs, r
                     if isinstance(record, NewCustomer) and m == record.mobile_id:
                         organizations.add(m)
             assert out.created == expected_created
+            # the ledger keeps the R12 memory from these decisions (mobile_ids): one per created id, in order
+            assert [d.partner or d.customer for d in out.decisions if d.outcome == "created"] == expected_created
+            assert [d.partner is None for d in out.decisions if d.outcome == "created"] == \
+                [m in out.created_organizations for m in expected_created]
             assert sum(1 for d in out.decisions if d.rule == "R12" and d.outcome == "not created") == not_created
             assert [o.external_id for o in out.organizations] + [p.external_id for p in out.persons] == \
                 [external_id(m) for m in expected_created]
