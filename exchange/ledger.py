@@ -456,30 +456,40 @@ def event_rows(decisions: Iterable[Decision]) -> list[list]:
     flags, communications not displayed) goes into the reason of that
     record's upsert row, with its rule and count, instead of rows of its own:
     a third fewer rows for a big export, and ``explain`` shows it on the line
-    that says the record was sent. A drop with no upsert to join keeps its
-    own row.
+    that says the record was sent. The rules put a record's drops right
+    before its upsert (contact persons) or right after it (customers); a
+    drop with no upsert of the same record there keeps its own row.
     """
     rows: list[list] = []
-    upserts: dict[tuple, list] = {}  # (subject, customer, partner) -> its upsert row
-    waiting: dict[tuple, list[Decision]] = {}  # drops seen before their upsert
+    upsert_key = upsert = None  # the last upsert row and its (subject, customer, partner)
+    waiting: list[Decision] = []  # drops since the last row
     for d in decisions:
-        key = (d.subject, d.customer, d.partner)
-        if d.rule in _FOLDED and d.outcome == "dropped":
-            row = upserts.get(key)
-            if row is not None:
-                row[3] += _note(d)
+        if d.outcome == "dropped" and d.rule in _FOLDED:
+            if upsert is not None and upsert_key == (d.subject, d.customer, d.partner):
+                upsert[3] += _note(d)
             else:
-                waiting.setdefault(key, []).append(d)
+                waiting.append(d)
             continue
         row = [d.rule, d.subject, d.outcome, d.reason, d.customer, d.partner, d.code, d.count]
         if d.outcome == "upsert":
-            upserts[key] = row
-            for drop in waiting.pop(key, ()):
-                row[3] += _note(drop)
+            upsert, upsert_key = row, (d.subject, d.customer, d.partner)
+            for drop in waiting:
+                if (drop.subject, drop.customer, drop.partner) == upsert_key:
+                    row[3] += _note(drop)
+                else:
+                    rows.append(_row(drop))
+        else:
+            upsert = None
+            rows.extend(_row(drop) for drop in waiting)
+        if waiting:
+            waiting = []
         rows.append(row)
-    for drops in waiting.values():
-        rows.extend([d.rule, d.subject, d.outcome, d.reason, d.customer, d.partner, d.code, d.count] for d in drops)
+    rows.extend(_row(drop) for drop in waiting)
     return rows
+
+
+def _row(d: Decision) -> list:
+    return [d.rule, d.subject, d.outcome, d.reason, d.customer, d.partner, d.code, d.count]
 
 
 def _note(drop: Decision) -> str:

@@ -78,6 +78,10 @@ def test_event_rows_keep_a_drop_without_its_upsert():
                     customer="1", partner="6")
     other = Decision(None, "contact person", "upsert", "sent as employee", customer="1", partner="7")
     assert event_rows([drop, other]) == [
+        ["R3", "contact person", "dropped", "preferred flag not supported in Mobile", "1", "6", None, 1],
+        [None, "contact person", "upsert", "sent as employee", "1", "7", None, 1],
+    ]
+    assert event_rows([other, drop]) == [
         [None, "contact person", "upsert", "sent as employee", "1", "7", None, 1],
         ["R3", "contact person", "dropped", "preferred flag not supported in Mobile", "1", "6", None, 1],
     ]
