@@ -308,6 +308,13 @@ def mobile_ids(workspace: Path) -> Counter:
                    "LEFT JOIN files f ON f.id = m.file_id"))
 
 
+def creations(workspace: Path) -> Counter:
+    """The ledger's mobile_ids rows whole: what each created record is, its employer and the R10 reason."""
+    return Counter(cu.ledger_rows(
+        workspace, "SELECT m.mobile_id, m.channel, f.name, m.organization, m.customer, m.reason FROM mobile_ids m "
+                   "LEFT JOIN files f ON f.id = m.file_id"))
+
+
 def imports(workspace: Path) -> dict[int, Path]:
     outbox = workspace / "outbox" / "cee"
     found = {}
