@@ -12,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from exchange.config import Config
+from exchange.ledger import mobile_key
 
 _ROLES = (
     ("customer", "customer", "e.customer = ? AND e.partner IS NULL", "m.organization = 1"),
@@ -26,7 +27,7 @@ _CREATED = (
     "COALESCE(m.reason, 'created'), CASE m.organization WHEN 1 THEN NULL ELSE 'R10' END, "
     "CASE m.organization WHEN 1 THEN m.mobile_id ELSE m.customer END, "
     "CASE m.organization WHEN 1 THEN NULL ELSE m.mobile_id END, NULL, 1 "
-    "FROM mobile_ids m WHERE m.mobile_id = ? AND {role}"
+    "FROM mobile_ids m WHERE m.key = ? AND m.mobile_id = ? AND {role}"
 )
 
 
@@ -69,7 +70,7 @@ def history(config: Config, identifier: str) -> dict[str, list[Line]]:
             params: tuple = (identifier,)
             if created is not None:
                 events += " UNION ALL " + _CREATED.format(role=created)
-                params += (identifier,)
+                params += (mobile_key(identifier), identifier)
             rows = db.execute(
                 "SELECT substr(COALESCE(f.done_at, f.seen_at), 1, 10), f.name, f.output, f.sequence, e.subject, "
                 "e.outcome, e.reason, e.rule, e.customer, e.partner, e.code, e.count "

@@ -23,6 +23,7 @@ crash before it commits leaves the channel state exactly as before.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import queue
 import sqlite3
@@ -37,7 +38,7 @@ from typing import Callable, Iterable, Iterator
 from exchange.records import Decision
 from exchange.rules.outbound import OccupationState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: mobile_ids found by mobile_key, with the creating decision
 CACHE_KIB = 32 * 1024
 
 _SCHEMA = """
@@ -94,12 +95,19 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_customer ON events (customer) WHERE partner IS NULL AND customer IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_partner ON events (partner) WHERE partner IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_code ON events (code) WHERE code IS NOT NULL;
-CREATE TABLE IF NOT EXISTS mobile_ids (       -- R12: every mobileId an import document carried
-    mobile_id TEXT PRIMARY KEY, channel TEXT NOT NULL, file_id INTEGER NOT NULL,
+-- R12: every mobileId an import document carried. Rows are appended; they are found by
+-- mobile_key(mobileId), 64 bits of its hash, in a small index: mobileIds are random, and an
+-- index of the ids themselves outgrows the page cache within one big package, so that every
+-- insert would read and write a random page. Equal keys are told apart by mobile_id.
+CREATE TABLE IF NOT EXISTS mobile_ids (
+    id INTEGER PRIMARY KEY,
+    key INTEGER NOT NULL,                       -- mobile_key(mobile_id)
+    mobile_id TEXT NOT NULL, channel TEXT NOT NULL, file_id INTEGER NOT NULL,
     organization INTEGER NOT NULL,              -- 1: an Organization, 0: a Person
     customer TEXT,                              -- a Person's employer: customer number or organization mobileId
     reason TEXT                                 -- the decision that created it (R10), as in events
-) WITHOUT ROWID;
+);
+CREATE INDEX IF NOT EXISTS mobile_ids_key ON mobile_ids (key);
 CREATE TABLE IF NOT EXISTS deliveries (     -- packages pushed to and pulled from partners
     id INTEGER PRIMARY KEY,
     direction TEXT NOT NULL,        -- 'push' (outbox/mobile -> upload_dir), 'pull' (download_dir -> inbox/mobile)
@@ -191,11 +199,25 @@ class Ledger:
         self._reader: sqlite3.Connection | None = None
 
     def _create(self) -> None:
-        self.db.executescript(_SCHEMA)
         columns = {row[1] for row in self.db.execute("PRAGMA table_info(mobile_ids)")}
-        for column in ("customer", "reason"):  # ledgers from before these columns
-            if column not in columns:
-                self.db.execute(f"ALTER TABLE mobile_ids ADD COLUMN {column} TEXT")
+        if columns and "key" not in columns:  # a ledger from before the key: move its rows over
+            self._upgrade_mobile_ids(columns)
+        self.db.executescript(_SCHEMA)
+
+    def _upgrade_mobile_ids(self, columns: set[str]) -> None:
+        self.db.create_function("mobile_key", 1, mobile_key, deterministic=True)
+        employer = "customer, reason" if "reason" in columns else "NULL, NULL"
+        self.db.executescript(f"""
+            BEGIN IMMEDIATE;
+            ALTER TABLE mobile_ids RENAME TO mobile_ids_before_key;
+            {_SCHEMA}
+            INSERT INTO mobile_ids (key, mobile_id, channel, file_id, organization, customer, reason)
+                SELECT mobile_key(mobile_id), mobile_id, channel, file_id, organization, {employer}
+                FROM mobile_ids_before_key;
+            DROP TABLE mobile_ids_before_key;
+            INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
+            COMMIT;
+        """)
         self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                         (str(SCHEMA_VERSION),))
 
@@ -365,12 +387,17 @@ class Ledger:
         of this one written so far, so a document need not remember the
         mobileIds it created. The caller can parse on while it runs.
         """
-        sql = "SELECT mobile_id, organization FROM mobile_ids WHERE mobile_id IN (SELECT value FROM json_each(?))"
-        params = (json.dumps(list(mobile_ids), ensure_ascii=False),)
+        wanted = set(mobile_ids)
+
+        def organizations(rows: list[tuple[str, int]]) -> dict[str, bool]:
+            return {mobile_id: bool(organization) for mobile_id, organization in rows if mobile_id in wanted}
+
+        sql = "SELECT mobile_id, organization FROM mobile_ids WHERE key IN (SELECT value FROM json_each(?))"
+        params = (json.dumps([mobile_key(m) for m in wanted]),)
         if self._writer is not None:
-            return self._writer.query(sql, params, _organizations)
+            return self._writer.query(sql, params, organizations)
         done: Future = Future()
-        done.set_result(_organizations(self.db.execute(sql, params).fetchall()))
+        done.set_result(organizations(self.db.execute(sql, params).fetchall()))
         return done
 
     def add_mobile_ids(self, channel: str, file_id: int, created: list[Decision]) -> None:
@@ -380,8 +407,9 @@ class Ledger:
         mobileId either way, and the events table's indexes would take
         hundreds of thousands of random mobileIds per big package.
         """
-        self._bulk("INSERT INTO mobile_ids (mobile_id, channel, file_id, organization, customer, reason) "
-                   f"SELECT {_item(0)}, ?, ?, {_item(1)}, {_item(2)}, {_item(3)} FROM json_each(?)", (channel, file_id),
+        self._bulk("INSERT INTO mobile_ids (key, mobile_id, channel, file_id, organization, customer, reason) "
+                   f"SELECT {_item(0)}, {_item(1)}, ?, ?, {_item(2)}, {_item(3)}, {_item(4)} FROM json_each(?)",
+                   (channel, file_id),
                    [_created_row(d) for d in created])
 
     # --- transfers to and from partners -----------------------------------------
@@ -497,15 +525,16 @@ def _note(drop: Decision) -> str:
     return f"; dropped: {drop.reason} ({drop.rule}{times})"
 
 
-def _created_row(decision: Decision) -> tuple[str, int, str | None, str]:
-    """(mobileId, organization, employer, reason) of a decision that created a record in CEE (R10)."""
+def mobile_key(mobile_id: str) -> int:
+    """The ``mobile_ids`` index key of a mobileId: 64 bits of its BLAKE2b, as a signed integer."""
+    return int.from_bytes(hashlib.blake2b(mobile_id.encode(), digest_size=8).digest(), "big", signed=True)
+
+
+def _created_row(decision: Decision) -> tuple[int, str, int, str | None, str]:
+    """(key, mobileId, organization, employer, reason) of a decision that created a record in CEE (R10)."""
     if decision.partner is None:  # a new customer: an Organization
-        return decision.customer, 1, None, decision.reason
-    return decision.partner, 0, decision.customer, decision.reason
-
-
-def _organizations(rows: list[tuple[str, int]]) -> dict[str, bool]:
-    return {mobile_id: bool(organization) for mobile_id, organization in rows}
+        return mobile_key(decision.customer), decision.customer, 1, None, decision.reason
+    return mobile_key(decision.partner), decision.partner, 0, decision.customer, decision.reason
 
 
 def _item(index: int) -> str:
