@@ -248,9 +248,11 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
                     outcome = inbound.apply_new_customer(record, known, rules, organizations)
                 else:
                     outcome = inbound.apply_returned_customer(record, known, rules)
-                organization_text.extend(cee_import.organization(o) for o in outcome.organizations)
-                person_text.extend(cee_import.person(p) for p in outcome.persons)
-                removal_text.extend(cee_import.removal(r) for r in outcome.removals)
+                if outcome.organizations:
+                    organization_text += [cee_import.organization(o) for o in outcome.organizations]
+                person_text += [cee_import.person(p) for p in outcome.persons]
+                if outcome.removals:
+                    removal_text += [cee_import.removal(r) for r in outcome.removals]
                 known.in_batch.update(outcome.created)
                 known.organizations_in_batch.update(outcome.created_organizations)
                 decisions.extend(outcome.decisions)
