@@ -14,7 +14,9 @@ The same protocol as :mod:`exchange.to_mobile`, for the way back:
    one ledger transaction that also records every mobileId it creates
    (R12). Organizations come first in a CEE import, so persons and removals
    are spooled to temporary files and appended after the last organization.
-4. Only if both succeed, and the records match the manifest, is the document
+   Three more children check what is written against cee-import.xsd, one
+   per section (:class:`_SectionChecks`).
+4. Only if all succeed, and the records match the manifest, is the document
    fsynced and the transaction committed; then it is renamed to
    ``outbox/cee/CEEIMP_<channel>_<sequence>.xml`` and the package archived.
 """
@@ -130,7 +132,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest) -> None:
     outbox.mkdir(parents=True, exist_ok=True)
     temp = outbox / f".CEEIMP_{channel}_{uuid.uuid4().hex}.xml.tmp"
     validator = ValidationChild(lambda: _open_member(path), KIND)
-    checker = OutputValidation("cee-import.xsd")
+    checker = _SectionChecks()
     expected = manifest.entries[0].records
     counted = Summary()
     try:
@@ -217,8 +219,42 @@ def _mobile_ids(batch: list) -> list[str]:
     return ids
 
 
+class _SectionChecks:
+    """cee-import.xsd checks of the import document as it is written, one child per section.
+
+    A ``CeeImport`` is its header, then its organizations, then persons, then
+    removals: a sequence of three optional, repeated elements. Persons and
+    removals wait in spools until the last organization is out; checking them
+    only as they are copied into the document would leave most of the check
+    for the end, with nothing else to do meanwhile. So each section is checked
+    as it is produced, in a document of its own with the same header: the
+    three are valid exactly when the document is.
+    """
+
+    ORGANIZATIONS, PERSONS, REMOVALS = range(3)
+
+    def __init__(self):
+        self.sections = [OutputValidation("cee-import.xsd") for _ in range(3)]
+
+    def feed(self, section: int, data: bytes) -> None:
+        self.sections[section].feed(data)
+
+    def feed_all(self, data: bytes) -> None:
+        for check in self.sections:
+            check.feed(data)
+
+    def close(self) -> str | None:
+        """None when all sections were valid, else libxml2's first message."""
+        problems = [check.close() for check in self.sections]
+        return next((p for p in problems if p is not None), None)
+
+    def stop(self) -> None:
+        for check in self.sections:
+            check.stop()
+
+
 def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, file_id: int, temp: Path,
-           checker: OutputValidation, counted: Summary) -> int:
+           checker: _SectionChecks, counted: Summary) -> int:
     ledger = ws.ledger
     config = ws.config
     occupations = ledger.occupations(channel)
@@ -231,11 +267,10 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
     records = 0
     batch: list = []
     with open(temp, "wb") as out, tempfile.TemporaryFile() as persons, tempfile.TemporaryFile() as removals:
-        def emit(stream, text: str) -> None:
+        def emit(stream, section: int, text: str) -> None:
             data = text.encode("utf-8")
             stream.write(data)
-            if stream is out:
-                checker.feed(data)
+            checker.feed(section, data)
 
         def apply(batch: list, in_ledger) -> None:
             """The rules over one batch, once the ledger said which of its mobileIds it knows."""
@@ -258,9 +293,11 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
                 decisions.extend(outcome.decisions)
             # One write per batch and stream: small writes cost more than the data.
             if organization_text:
-                emit(out, "".join(organization_text))
-            persons.write("".join(person_text).encode("utf-8"))
-            removals.write("".join(removal_text).encode("utf-8"))
+                emit(out, checker.ORGANIZATIONS, "".join(organization_text))
+            if person_text:
+                emit(persons, checker.PERSONS, "".join(person_text))
+            if removal_text:
+                emit(removals, checker.REMOVALS, "".join(removal_text))
             # The decisions that created records are the R12 memory (mobile_ids), the rest events.
             ledger.add_mobile_ids(channel, file_id, [d for d in decisions if d.outcome == "created"])
             ledger.log_decisions(file_id, [d for d in decisions if d.outcome != "created"])
@@ -277,7 +314,9 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
             waiting = (batch, ledger.known_mobile_ids(_mobile_ids(batch))) if batch else None
             batch = []
 
-        emit(out, cee_import.document_open(import_id(channel, sequence), channel, utc_now(), path.name, sha256))
+        header = cee_import.document_open(import_id(channel, sequence), channel, utc_now(), path.name, sha256)
+        out.write(header.encode("utf-8"))
+        checker.feed_all(header.encode("utf-8"))
         with _open_member(path) as source:
             for _event, element in safe.iterparse(source, events=("end",),
                                                   tag=(returned.NEW_CUSTOMER, returned.CUSTOMER)):
@@ -294,9 +333,10 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
         for spool in (persons, removals):  # CEE imports: organizations, then persons, then removals
             spool.seek(0)
             while block := spool.read(1 << 20):
-                out.write(block)
-                checker.feed(block)
-        emit(out, cee_import.document_close())
+                out.write(block)  # checked as it went into the spool
+        tail = cee_import.document_close().encode("utf-8")
+        out.write(tail)
+        checker.feed_all(tail)
         out.flush()
         os.fsync(out.fileno())
     return records

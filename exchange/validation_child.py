@@ -112,10 +112,17 @@ class ValidationChild:
         self._process.join()
 
 
-def _output_child(read_fd: int, write_fd: int, xsd: str, tags: tuple[str, ...], conn, parent: int) -> None:
+#: The parent's ends of the pipes to live output children: a child forked later inherits them and must
+#: close them, or an earlier child never sees the end of its data.
+_WRITE_FDS: set[int] = set()
+
+
+def _output_child(read_fd: int, write_fds: tuple[int, ...], xsd: str, tags: tuple[str, ...], conn,
+                  parent: int) -> None:
     _die_with_parent(parent)
     _yield_to_parent()
-    os.close(write_fd)  # the parent's end, inherited by the fork: EOF needs it closed here
+    for fd in write_fds:  # the parent's ends, inherited by the fork: EOF needs them closed here
+        os.close(fd)
     from lxml import etree
 
     from exchange.xml import safe
@@ -167,13 +174,15 @@ class OutputValidation:
         tags = tuple(t for kind in KINDS.values() if kind.xsd == xsd for t in (kind.tag, *kind.record_tags()))
         context = multiprocessing.get_context("fork")
         read_fd, self._write_fd = os.pipe()
+        _WRITE_FDS.add(self._write_fd)
         try:  # room for a few of the writer's flushes, so it seldom waits for the child
             fcntl.fcntl(self._write_fd, fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         except (OSError, AttributeError):  # not Linux, or above /proc/sys/fs/pipe-max-size
             pass
         self._recv, send = context.Pipe(duplex=False)
         self._process = context.Process(target=_output_child,
-                                        args=(read_fd, self._write_fd, xsd, tags, send, os.getpid()), daemon=True)
+                                        args=(read_fd, tuple(_WRITE_FDS), xsd, tags, send, os.getpid()),
+                                        daemon=True)
         self._process.start()
         send.close()
         os.close(read_fd)
@@ -185,11 +194,15 @@ class OutputValidation:
             written = os.write(self._write_fd, view)
             view = view[written:]
 
-    def close(self) -> str | None:
-        """None when the output was valid, else libxml2's message."""
+    def _close_pipe(self) -> None:
         if self._write_fd >= 0:
+            _WRITE_FDS.discard(self._write_fd)
             os.close(self._write_fd)
             self._write_fd = -1
+
+    def close(self) -> str | None:
+        """None when the output was valid, else libxml2's message."""
+        self._close_pipe()
         try:
             error = self._recv.recv()
         except EOFError:
@@ -198,9 +211,7 @@ class OutputValidation:
         return error
 
     def stop(self) -> None:
-        if self._write_fd >= 0:
-            os.close(self._write_fd)
-            self._write_fd = -1
+        self._close_pipe()
         if self._process.is_alive():
             self._process.kill()
         self._process.join()
