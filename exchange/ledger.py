@@ -136,6 +136,16 @@ CREATE TABLE IF NOT EXISTS runs (
 """
 
 
+def _statements(script: str) -> Iterator[str]:
+    """The statements of an SQL script, one by one (to run them inside a transaction)."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            yield statement
+            statement = ""
+
+
 def utc_now() -> str:
     """Timestamps the exchange writes: UTC with Z, to the second."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -199,25 +209,31 @@ class Ledger:
         self._reader: sqlite3.Connection | None = None
 
     def _create(self) -> None:
-        columns = {row[1] for row in self.db.execute("PRAGMA table_info(mobile_ids)")}
-        if columns and "key" not in columns:  # a ledger from before the key: move its rows over
-            self._upgrade_mobile_ids(columns)
+        if "key" not in self._columns("mobile_ids"):
+            self._upgrade_mobile_ids()
         self.db.executescript(_SCHEMA)
 
-    def _upgrade_mobile_ids(self, columns: set[str]) -> None:
+    def _columns(self, table: str) -> set[str]:
+        return {row[1] for row in self.db.execute(f"PRAGMA table_info({table})")}
+
+    def _upgrade_mobile_ids(self) -> None:
+        """Move the rows of a ledger from before ``mobile_key`` into the new ``mobile_ids``."""
         self.db.create_function("mobile_key", 1, mobile_key, deterministic=True)
-        employer = "customer, reason" if "reason" in columns else "NULL, NULL"
-        self.db.executescript(f"""
-            BEGIN IMMEDIATE;
-            ALTER TABLE mobile_ids RENAME TO mobile_ids_before_key;
-            {_SCHEMA}
-            INSERT INTO mobile_ids (key, mobile_id, channel, file_id, organization, customer, reason)
-                SELECT mobile_key(mobile_id), mobile_id, channel, file_id, organization, {employer}
-                FROM mobile_ids_before_key;
-            DROP TABLE mobile_ids_before_key;
-            INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');
-            COMMIT;
-        """)
+        with self.transaction():
+            columns = self._columns("mobile_ids")  # again, under the write lock: one upgrade only
+            if not columns or "key" in columns:
+                return
+            employer = "customer, reason" if "reason" in columns else "NULL, NULL"
+            self.db.execute("ALTER TABLE mobile_ids RENAME TO mobile_ids_before_key")
+            for statement in _statements(_SCHEMA):
+                self.db.execute(statement)
+            self.db.execute(
+                "INSERT INTO mobile_ids (key, mobile_id, channel, file_id, organization, customer, reason) "
+                f"SELECT mobile_key(mobile_id), mobile_id, channel, file_id, organization, {employer} "
+                "FROM mobile_ids_before_key")
+            self.db.execute("DROP TABLE mobile_ids_before_key")
+            self.db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                            (str(SCHEMA_VERSION),))
         self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                         (str(SCHEMA_VERSION),))
 
