@@ -305,6 +305,42 @@ class BatchModel:
         return self.order[start:start + count]
 
 
+def no_traceback(stderr: str, what: str) -> None:
+    assert "Traceback" not in stderr, f"{what}: traceback on stderr:\n{stderr[-4000:]}"
+
+
+def counter_diff(a, b, name_a: str = "crash run", name_b: str = "reference", limit: int = 8) -> str:
+    """What two multisets do not share, a few of each side."""
+    a, b = Counter(a), Counter(b)
+    only_a = list((a - b).elements())[:limit]
+    only_b = list((b - a).elements())[:limit]
+    return f"only in {name_a} ({sum((a - b).values())}): {only_a}; only in {name_b} ({sum((b - a).values())}): {only_b}"
+
+
+def estimate_durations(order, output_of: dict[str, str], arrivals: dict[str, float],
+                       startup: float) -> dict[str, float]:
+    """Seconds each input took in the reference run, from when its output appeared
+    (``output_of``: input name -> output key in ``arrivals``); inputs without an
+    output fold into the next one."""
+    estimates = {}
+    previous = startup
+    waiting = []
+    for item in order:
+        output = output_of.get(item.name)
+        if output is None or output not in arrivals:
+            waiting.append(item.name)
+            continue
+        took = max(arrivals[output] - previous, 0.005)
+        previous = arrivals[output]
+        for name in waiting:
+            estimates[name] = took / (len(waiting) + 1)
+        estimates[item.name] = took / (len(waiting) + 1)
+        waiting = []
+    for name in waiting:
+        estimates[name] = 0.05
+    return estimates
+
+
 def masterdata_export(export_id: str, created_at: str, occupations: list[tuple[str, str, bool]],
                       methods: list[tuple[str, bool]], full: bool) -> bytes:
     root = (f'<MasterdataExport xmlns="{NS}" exportId="{export_id}" salesChannel="{CHANNEL}"\n'

@@ -77,10 +77,6 @@ def _copy_inputs(source: Path, workspace: Path, inputs) -> None:
         shutil.copy2(source / item.name, inbox / item.name)
 
 
-def _no_traceback(stderr: str, what: str) -> None:
-    assert "Traceback" not in stderr, f"{what}: traceback on stderr:\n{stderr[-4000:]}"
-
-
 def _run_observed(runner: cu.Runner, label: str) -> tuple[int, str, float, dict[str, float]]:
     """Run to the end, noting when each package, and the first temporary file, appears:
     (status, stderr, seconds, {package or "first temp": seconds after the start})."""
@@ -204,35 +200,6 @@ def _workload_is_stateful(ledger: cu.Ledger) -> None:
     assert len(ledger.sent_persons) > 1000, "few contact persons sent: the batch does not exercise channel state"
 
 
-def _diff(a, b, limit: int = 8) -> str:
-    a, b = Counter(a), Counter(b)
-    only_a = list((a - b).elements())[:limit]
-    only_b = list((b - a).elements())[:limit]
-    return f"only in crash run ({sum((a - b).values())}): {only_a}; only in reference ({sum((b - a).values())}): {only_b}"
-
-
-def _estimates(inputs, ledger: cu.Ledger, arrivals: dict[str, float], startup: float) -> dict[str, float]:
-    """Seconds each input took in the reference run (files without a package fold into the next one)."""
-    output_of = {r["name"]: r["output"] for r in ledger.files if r["output"]}
-    estimates = {}
-    previous = startup
-    waiting = []
-    for item in cu.processing_order(inputs):
-        package = output_of.get(item.name)
-        if package is None or package not in arrivals:
-            waiting.append(item.name)
-            continue
-        took = max(arrivals[package] - previous, 0.005)
-        previous = arrivals[package]
-        for name in waiting:
-            estimates[name] = took / (len(waiting) + 1)
-        estimates[item.name] = took / (len(waiting) + 1)
-        waiting = []
-    for name in waiting:
-        estimates[name] = 0.05
-    return estimates
-
-
 @pytest.mark.slow
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     t_start = time.monotonic()
@@ -254,7 +221,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
     _copy_inputs(source, ref, inputs)
     ref_runner = cu.Runner(ref, tmp_path / "logs-reference")
     rc, stderr, ref_took, arrivals = _run_observed(ref_runner, "reference")
-    _no_traceback(stderr, "reference run")
+    cu.no_traceback(stderr, "reference run")
     assert rc == 1, f"reference run: exit {rc}, expected 1 (one input rejected)\n{stderr[-3000:]}"
     problems: list[str] = []
     ref_ledger = _check_workspace(ref, inputs, problems)
@@ -266,7 +233,9 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
     assert cu.read_ledger(ref).files == ref_ledger.files, "an idle run changed the reference ledger"
     # startup: from the start until the first file is in hand (its temporary package appears)
     startup = arrivals.get("first temp", idle)
-    estimates = _estimates(inputs, ref_ledger, arrivals, startup)
+    estimates = cu.estimate_durations(cu.processing_order(inputs),
+                                      {r["name"]: r["output"] for r in ref_ledger.files if r["output"]},
+                                      arrivals, startup)
     note(f"reference run: {ref_took:.1f} s, {len(ref_packages)} packages, first file in hand after "
          f"{startup:.2f} s; idle run: {idle:.2f} s")
 
@@ -331,7 +300,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
         attempt = cu.Attempt(len(attempts) + 1, mode, delay, killed, proc.returncode, size, len(pending),
                              stderr_tail=stderr[-2000:])
         attempts.append(attempt)
-        _no_traceback(stderr, f"attempt {attempt.number} ({mode}, {delay:.3f} s)")
+        cu.no_traceback(stderr, f"attempt {attempt.number} ({mode}, {delay:.3f} s)")
         if killed:
             attempt.phase = cu.classify_kill(crash, before)
             phases[attempt.phase] += 1
@@ -370,13 +339,13 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
 
     # ---------------------------------------------------------------- to the end, and once more
     rc, _out, stderr, took = runner.run_to_end("final", RUN_DEADLINE_S)
-    _no_traceback(stderr, "final run")
+    cu.no_traceback(stderr, "final run")
     assert rc in (0, 1), f"final run: exit {rc}\n{stderr[-3000:]}"
     note(f"final run: exit {rc}, {took:.1f} s")
     after_final = cu.read_ledger(crash)
     outbox_after_final = cu.listing(crash / "outbox")
     rc, _out, stderr, _took = runner.run_to_end("again", RUN_DEADLINE_S)
-    _no_traceback(stderr, "second run after the end")
+    cu.no_traceback(stderr, "second run after the end")
     assert rc == 0, f"a run after the end: exit {rc}\n{stderr[-3000:]}"
     again = cu.read_ledger(crash)
     assert again.files == after_final.files and again.events == after_final.events, \
@@ -431,16 +400,17 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
     mine_rows = [tuple(r[k] for k in keys) for r in crash_ledger.files]
     ref_rows = [tuple(r[k] for k in keys) for r in ref_ledger.files]
     if Counter(mine_rows) != Counter(ref_rows):
-        problems.append(f"ledger files table: {_diff(mine_rows, ref_rows)}")
+        problems.append(f"ledger files table: {cu.counter_diff(mine_rows, ref_rows)}")
     for table in ("sent_persons", "occupations", "methods", "sequences"):
         mine_t, ref_t = getattr(crash_ledger, table), getattr(ref_ledger, table)
         count = len(problems)
         if mine_t != ref_t:
-            problems.append(f"ledger {table}: {_diff(mine_t, ref_t)}")
+            problems.append(f"ledger {table}: {cu.counter_diff(mine_t, ref_t)}")
         verdict(f"ledger {table} equal to the reference's ({len(ref_t)} rows)", count)
     count = len(problems)
     if crash_ledger.events != ref_ledger.events:
-        problems.append(f"ledger events: {_diff(crash_ledger.events.elements(), ref_ledger.events.elements())}")
+        events = cu.counter_diff(crash_ledger.events.elements(), ref_ledger.events.elements())
+        problems.append(f"ledger events: {events}")
     verdict(f"ledger events equal to the reference's ({sum(ref_ledger.events.values())} decisions)", count)
 
     # ---------------------------------------------------------------- nothing left running

@@ -108,10 +108,6 @@ def _pending(workspace: Path, order) -> list:
     return [i for i in order if (workspace / "inbox" / _inbox(i) / i.name).exists()]
 
 
-def _no_traceback(stderr: str, what: str) -> None:
-    assert "Traceback" not in stderr, f"{what}: traceback on stderr:\n{stderr[-4000:]}"
-
-
 def _run_observed(runner: cu.Runner, label: str) -> tuple[int, str, float, dict[str, float]]:
     """Run to the end, noting when each output and the first temporary file appear:
     (status, stderr, seconds, {"cee/CEEIMP_..." | "mobile/MOB_..." | "first temp": seconds})."""
@@ -237,7 +233,7 @@ def _check_workspace(ws: Path, inputs, problems: list[str]) -> cu.Ledger:
                      f"{sorted(twice.items())[:8]}")
     check(carried == mobile_ids,
           f"the ledger's mobile_ids differ from what the documents carry: "
-          f"{_diff(mobile_ids.elements(), carried.elements(), 'ledger', 'documents')}")
+          f"{cu.counter_diff(mobile_ids.elements(), carried.elements(), 'ledger', 'documents')}")
     return ledger
 
 
@@ -274,35 +270,6 @@ def _workload_is_stateful(ref: Path, ledger: cu.Ledger, inputs) -> None:
     assert len(ledger.files) == len(inputs)
 
 
-def _diff(a, b, name_a: str = "crash run", name_b: str = "reference", limit: int = 8) -> str:
-    a, b = Counter(a), Counter(b)
-    only_a = list((a - b).elements())[:limit]
-    only_b = list((b - a).elements())[:limit]
-    return f"only in {name_a} ({sum((a - b).values())}): {only_a}; only in {name_b} ({sum((b - a).values())}): {only_b}"
-
-
-def _estimates(order, ledger: cu.Ledger, arrivals: dict[str, float], startup: float) -> dict[str, float]:
-    """Seconds each input took in the reference run (files without an output fold into the next one)."""
-    output_of = {r["name"]: _output_key(r) for r in ledger.files if r["output"]}
-    estimates = {}
-    previous = startup
-    waiting = []
-    for item in order:
-        output = output_of.get(item.name)
-        if output is None or output not in arrivals:
-            waiting.append(item.name)
-            continue
-        took = max(arrivals[output] - previous, 0.005)
-        previous = arrivals[output]
-        for name in waiting:
-            estimates[name] = took / (len(waiting) + 1)
-        estimates[item.name] = took / (len(waiting) + 1)
-        waiting = []
-    for name in waiting:
-        estimates[name] = 0.05
-    return estimates
-
-
 @pytest.mark.slow
 def test_sigkill_on_the_way_back_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     t_start = time.monotonic()
@@ -332,7 +299,7 @@ def test_sigkill_on_the_way_back_loses_and_duplicates_nothing(tmp_path: Path) ->
     _copy_inputs(source, ref, inputs)
     ref_runner = cu.Runner(ref, tmp_path / "logs-reference")
     rc, stderr, ref_took, arrivals = _run_observed(ref_runner, "reference")
-    _no_traceback(stderr, "reference run")
+    cu.no_traceback(stderr, "reference run")
     assert rc == 1, f"reference run: exit {rc}, expected 1 (one package rejected)\n{stderr[-3000:]}"
     problems: list[str] = []
     ref_ledger = _check_workspace(ref, inputs, problems)
@@ -351,7 +318,8 @@ def test_sigkill_on_the_way_back_loses_and_duplicates_nothing(tmp_path: Path) ->
     organization_bytes.update({i.name: int(per_byte * sizes[i.name]) for i in packages if not i.valid})
     # startup: from the start until the first file is in hand (its temporary output appears)
     startup = arrivals.get("first temp", idle)
-    estimates = _estimates(order, ref_ledger, arrivals, startup)
+    estimates = cu.estimate_durations(
+        order, {r["name"]: _output_key(r) for r in ref_ledger.files if r["output"]}, arrivals, startup)
     note(f"reference run: {ref_took:.1f} s, {len(ref_docs)} import documents, {len(ref_mobile_ids)} mobileIds, "
          f"first file in hand after {startup:.2f} s; idle run: {idle:.2f} s")
 
@@ -456,7 +424,7 @@ def test_sigkill_on_the_way_back_loses_and_duplicates_nothing(tmp_path: Path) ->
         attempt = cu.Attempt(len(attempts) + 1, mode, delay, killed, proc.returncode, size, len(pending),
                              stderr_tail=stderr[-2000:])
         attempts.append(attempt)
-        _no_traceback(stderr, f"attempt {attempt.number} ({mode}, {delay:.3f} s)")
+        cu.no_traceback(stderr, f"attempt {attempt.number} ({mode}, {delay:.3f} s)")
         if killed:
             attempt.phase = ciu.classify_kill(crash, before)
             if attempt.phase == "package: mid-transform (before commit)":
@@ -512,13 +480,13 @@ def test_sigkill_on_the_way_back_loses_and_duplicates_nothing(tmp_path: Path) ->
 
     # ---------------------------------------------------------------- to the end, and once more
     rc, _out, stderr, took = runner.run_to_end("final", RUN_DEADLINE_S)
-    _no_traceback(stderr, "final run")
+    cu.no_traceback(stderr, "final run")
     assert rc in (0, 1), f"final run: exit {rc}\n{stderr[-3000:]}"
     note(f"final run: exit {rc}, {took:.1f} s")
     after_final = cu.read_ledger(crash)
     outbox_after_final = {rel: cu.sha256_path(crash / "outbox" / rel) for rel in cu.listing(crash / "outbox")}
     rc, _out, stderr, _took = runner.run_to_end("again", RUN_DEADLINE_S)
-    _no_traceback(stderr, "second run after the end")
+    cu.no_traceback(stderr, "second run after the end")
     assert rc == 0, f"a run after the end: exit {rc}\n{stderr[-3000:]}"
     again = cu.read_ledger(crash)
     assert again.files == after_final.files and again.events == after_final.events, \
@@ -577,22 +545,23 @@ def test_sigkill_on_the_way_back_loses_and_duplicates_nothing(tmp_path: Path) ->
     mine_rows = [tuple(r[k] for k in keys) for r in crash_ledger.files]
     ref_rows = [tuple(r[k] for k in keys) for r in ref_ledger.files]
     if Counter(mine_rows) != Counter(ref_rows):
-        problems.append(f"ledger files table: {_diff(mine_rows, ref_rows)}")
+        problems.append(f"ledger files table: {cu.counter_diff(mine_rows, ref_rows)}")
     verdict(f"ledger files table equal to the reference's ({len(ref_rows)} rows)", count)
     count = len(problems)
     crash_mobile_ids, ref_creations = ciu.creations(crash), ciu.creations(ref)
     if crash_mobile_ids != ref_creations:
-        problems.append(f"ledger mobile_ids: {_diff(crash_mobile_ids.elements(), ref_creations.elements())}")
+        problems.append(f"ledger mobile_ids: {cu.counter_diff(crash_mobile_ids.elements(), ref_creations.elements())}")
     verdict(f"ledger mobile_ids equal to the reference's ({len(ref_mobile_ids)} rows)", count)
     for table in ("sent_persons", "occupations", "methods", "sequences"):
         mine_t, ref_t = getattr(crash_ledger, table), getattr(ref_ledger, table)
         count = len(problems)
         if mine_t != ref_t:
-            problems.append(f"ledger {table}: {_diff(mine_t, ref_t)}")
+            problems.append(f"ledger {table}: {cu.counter_diff(mine_t, ref_t)}")
         verdict(f"ledger {table} equal to the reference's ({len(ref_t)} rows)", count)
     count = len(problems)
     if crash_ledger.events != ref_ledger.events:
-        problems.append(f"ledger events: {_diff(crash_ledger.events.elements(), ref_ledger.events.elements())}")
+        events = cu.counter_diff(crash_ledger.events.elements(), ref_ledger.events.elements())
+        problems.append(f"ledger events: {events}")
     verdict(f"ledger events equal to the reference's ({sum(ref_ledger.events.values())} decisions)", count)
 
     # ---------------------------------------------------------------- nothing left running
