@@ -27,12 +27,14 @@ from workspace_util import (
     UTC_STAMP,
     CliRun,
     Workspace,
+    _address,
     _attributes,
     _check,
     _children,
     _leaf,
     _local,
     _parse,
+    address,
 )
 
 FROM_MOBILE_NS = "urn:cee-mobile:from-mobile:v1"
@@ -56,14 +58,7 @@ def contact(kind: str, value: str) -> str:
     return f'<Contact kind="{kind}">{escape(value)}</Contact>'
 
 
-def ret_address(city: str, country: str, street: str | None = None, postal: str | None = None) -> str:
-    parts = ["<Address>"]
-    if street is not None:
-        parts.append(f"<Street>{escape(street)}</Street>")
-    if postal is not None:
-        parts.append(f"<PostalCode>{escape(postal)}</PostalCode>")
-    parts.append(f"<City>{escape(city)}</City><Country>{country}</Country></Address>")
-    return "".join(parts)
+ret_address = address  # the Address element of a return package is the one of a CEE export
 
 
 def ret_person(mobile_id: str, surname: str, *, first: str | None = None, position: str | None = None,
@@ -163,15 +158,6 @@ def removal(customer: str, partner: str) -> dict:
 # ------------------------------------------------------ reading import documents
 
 
-def _address(el) -> dict:
-    _attributes(el, [])
-    out = {}
-    for name, child in _children(el, CEE_IMPORT_NS, ["Street", "PostalCode", "City", "Country"]):
-        _check(name not in out, f"Address: <{name}> twice")
-        out[name] = _leaf(child)
-    return out
-
-
 def _communication(el) -> tuple[str, str, str]:
     attrs = _attributes(el, ["kind", "method"])
     _check(len(el) == 0, "<Communication> has children")
@@ -187,7 +173,7 @@ def _organization(el) -> dict:
             out["Communications"].append(_communication(child))
         elif name == "Address":
             _check("Address" not in out, "Address twice")
-            out["Address"] = _address(child)
+            out["Address"] = _address(child, CEE_IMPORT_NS)
         elif name == "SalesChannelAssignment":
             _check(name not in out and len(child) == 0, "SalesChannelAssignment twice or with children")
             out[name] = _attributes(child, ["salesChannel"])["salesChannel"]

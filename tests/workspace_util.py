@@ -274,10 +274,11 @@ def parse_positions(data: bytes) -> list[dict]:
     return out
 
 
-def _address(el: etree._Element) -> dict:
+def _address(el: etree._Element, ns: str = TO_MOBILE_NS) -> dict:
+    """An Address element as a dict (the same in to-mobile and cee-import documents)."""
     _attributes(el, [])
     out = {}
-    for name, child in _children(el, TO_MOBILE_NS, ["Street", "PostalCode", "City", "Country"]):
+    for name, child in _children(el, ns, ["Street", "PostalCode", "City", "Country"]):
         _check(name not in out, f"Address: <{name}> twice")
         out[name] = _leaf(child)
     return out
