@@ -159,6 +159,23 @@ class Stats:
         return self.customers + self.deleted
 
 
+def address(rng: random.Random, country: str, city: str, street_prefix: str, streets: tuple[str, ...], *,
+            p_address: float, p_street: float, p_postal: float, before_city: str = "") -> str | None:
+    """An Address element, or None (with probability 1 - ``p_address``): street and postal
+    code each with their own probability. Exports and return packages share it, each with
+    its own probabilities and layout (``before_city``)."""
+    if rng.random() >= p_address:
+        return None
+    street = ""
+    if rng.random() < p_street:
+        sp = f"{street_prefix} " if street_prefix else ""
+        street = f"<Street>{sp}{rng.choice(streets)} {rng.randrange(1, 200)}</Street>"
+    postal = ""
+    if rng.random() < p_postal:
+        postal = f"<PostalCode>{postal_code(rng, country)}</PostalCode>"
+    return f"<Address>{street}{postal}{before_city}<City>{city}</City><Country>{country}</Country></Address>"
+
+
 def postal_code(rng: random.Random, country: str) -> str:
     """A postal code in the country's usual shape."""
     if country == "PL":
@@ -246,15 +263,10 @@ class CustomerExportGenerator:
         parts = [f'  <Customer number="{number}"{active}>\n    <Name>{name}</Name>\n']
         if rng.random() < 0.9:
             parts.append(f"    <TaxId>{country}{rng.randrange(10**9, 10**10)}</TaxId>\n")
-        if rng.random() < 0.95:
-            street = ""
-            if rng.random() < 0.9:
-                sp = f"{street_prefix} " if street_prefix else ""
-                street = f"<Street>{sp}{rng.choice(streets)} {rng.randrange(1, 200)}</Street>"
-            postal = ""
-            if rng.random() < 0.9:
-                postal = f"<PostalCode>{postal_code(rng, country)}</PostalCode>"
-            parts.append(f"    <Address>{street}{postal}\n      <City>{city}</City><Country>{country}</Country></Address>\n")
+        element = address(rng, country, city, street_prefix, streets, p_address=0.95, p_street=0.9, p_postal=0.9,
+                          before_city="\n      ")
+        if element is not None:
+            parts.append(f"    {element}\n")
         n_comm = rng.randint(2, 3)
         preferred_at = rng.randrange(n_comm) if rng.random() < 0.6 else -1
         for i in range(n_comm):

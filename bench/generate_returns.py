@@ -220,15 +220,10 @@ class ReturnedCustomersGenerator:
         parts = [f'  <NewCustomer mobileId="{self._mobile_id()}" createdAt="{created}">\n    <Name>{name}</Name>\n']
         if rng.random() < 0.5:
             parts.append(f"    <TaxId>{country}{rng.randrange(10**9, 10**10)}</TaxId>\n")
-        if rng.random() < 0.85:
-            street = ""
-            if rng.random() < 0.8:
-                sp = f"{street_prefix} " if street_prefix else ""
-                street = f"<Street>{sp}{rng.choice(streets)} {rng.randrange(1, 200)}</Street>"
-            postal = ""
-            if rng.random() < 0.7:
-                postal = f"<PostalCode>{generate.postal_code(rng, country)}</PostalCode>"
-            parts.append(f"    <Address>{street}{postal}<City>{city}</City><Country>{country}</Country></Address>\n")
+        element = generate.address(rng, country, city, street_prefix, streets, p_address=0.85, p_street=0.8,
+                                   p_postal=0.7)
+        if element is not None:
+            parts.append(f"    {element}\n")
         for _ in range(rng.randint(0, 3)):
             parts.append(f"    {self._contact(rng.choice(_KINDS_CUSTOMER), prefix, area, domain, None)}\n")
         n_persons = rng.choice((0, 1, 1, 1, 2, 2, 3))
