@@ -24,17 +24,16 @@ crash before it commits leaves the channel state exactly as before.
 from __future__ import annotations
 
 import json
-import queue
 import sqlite3
-import threading
 import zlib
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
+from exchange.background import SerialWorker
 from exchange.records import Decision
 from exchange.rules.outbound import OccupationState
 
@@ -196,7 +195,7 @@ class Ledger:
     def __init__(self, path: Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        # check_same_thread=False: a BulkWriter thread may own it while a file is transformed.
+        # check_same_thread=False: the ledger-writer thread may own it while a file is transformed.
         self.db = sqlite3.connect(path, isolation_level=None, timeout=30, check_same_thread=False)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=FULL")
@@ -205,7 +204,7 @@ class Ledger:
         # cache those inserts re-read evicted pages all the time.
         self.db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._create()
-        self._writer: BulkWriter | None = None
+        self._writer: SerialWorker | None = None
         self._reader: sqlite3.Connection | None = None
 
     def _create(self) -> None:
@@ -257,7 +256,7 @@ class Ledger:
         if self._reader is None:
             self._reader = sqlite3.connect(self.path, isolation_level=None, timeout=30,
                                            check_same_thread=False)
-        self._writer = BulkWriter(self.db)
+        self._writer = SerialWorker("ledger-writer", depth=64)
         try:
             yield
         finally:
@@ -276,9 +275,12 @@ class Ledger:
         if not rows:
             return
         if self._writer is not None:
-            self._writer.submit(sql, params, rows)
+            self._writer.submit(self._execute_bulk, sql, params, rows)
         else:
-            self.db.execute(sql, (*params, _json_rows(rows)))
+            self._execute_bulk(sql, params, rows)
+
+    def _execute_bulk(self, sql: str, params: tuple, rows: list) -> None:
+        self.db.execute(sql, (*params, _json_rows(rows)))
 
     def _read(self) -> sqlite3.Connection:
         return self._reader if self._writer is not None else self.db
@@ -405,15 +407,17 @@ class Ledger:
         """
         wanted = set(mobile_ids)
 
-        def organizations(rows: list[tuple[str, int]]) -> dict[str, bool]:
+        keys = json.dumps([mobile_key(m) for m in wanted])
+
+        def organizations() -> dict[str, bool]:
+            rows = self.db.execute("SELECT mobile_id, organization FROM mobile_ids "
+                                   "WHERE key IN (SELECT value FROM json_each(?))", (keys,))
             return {mobile_id: bool(organization) for mobile_id, organization in rows if mobile_id in wanted}
 
-        sql = "SELECT mobile_id, organization FROM mobile_ids WHERE key IN (SELECT value FROM json_each(?))"
-        params = (json.dumps([mobile_key(m) for m in wanted]),)
         if self._writer is not None:
-            return self._writer.query(sql, params, organizations)
+            return self._writer.ask(organizations)
         done: Future = Future()
-        done.set_result(organizations(self.db.execute(sql, params).fetchall()))
+        done.set_result(organizations())
         return done
 
     def add_mobile_ids(self, channel: str, file_id: int, created: list[Decision]) -> None:
@@ -568,56 +572,3 @@ def _items(count: int) -> str:
 
 def _json_rows(rows: list) -> str:
     return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
-
-
-class BulkWriter:
-    """A thread running queued bulk statements on the write connection.
-
-    sqlite3 releases the GIL while SQLite works, so the inserts of one file
-    overlap with its parsing. The first error is re-raised by :meth:`close`.
-    """
-
-    def __init__(self, db: sqlite3.Connection):
-        self.db = db
-        self.queue: queue.Queue = queue.Queue(maxsize=64)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._run, name="ledger-writer", daemon=True)
-        self.thread.start()
-
-    def submit(self, sql: str, params: tuple, rows: list) -> None:
-        """Queue ``sql`` with ``params`` and ``rows`` as its JSON array (see :meth:`Ledger._bulk`)."""
-        if self.error is not None:
-            raise self.error
-        self.queue.put((sql, params, rows, None, None))
-
-    def query(self, sql: str, params: tuple, convert: Callable[[list], object]) -> Future:
-        """Queue a query behind the writes queued so far; a future of ``convert(rows)``."""
-        if self.error is not None:
-            raise self.error
-        future: Future = Future()
-        self.queue.put((sql, params, None, future, convert))
-        return future
-
-    def _run(self) -> None:
-        while (item := self.queue.get()) is not None:
-            sql, params, rows, future, convert = item
-            if future is not None:  # a query
-                if self.error is not None:
-                    future.set_exception(self.error)
-                    continue
-                try:
-                    future.set_result(convert(self.db.execute(sql, params).fetchall()))
-                except BaseException as error:
-                    future.set_exception(error)
-                continue
-            if self.error is None:
-                try:
-                    self.db.execute(sql, (*params, _json_rows(rows)))
-                except BaseException as error:  # handed to the main thread in close()
-                    self.error = error
-
-    def close(self) -> None:
-        self.queue.put(None)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import queue
-import threading
 import zipfile
 from pathlib import Path
 
 from lxml import etree
 
+from exchange.background import SerialWorker
 from exchange.package import MANIFEST_NAME, Entry, Manifest
 from exchange.xml.schemas import MANIFEST, schema
 
@@ -74,10 +73,7 @@ class PackageWriter:
         self.observe = None
         # Hashing, deflating and handing blocks to ``observe`` run on a thread of their
         # own: all three release the GIL, so they take the second core, not the parser's.
-        self._blocks: queue.Queue = queue.Queue(maxsize=8)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._drain, name="package-writer", daemon=True)
-        self._thread.start()
+        self._worker = SerialWorker("package-writer", depth=8)
 
     def write(self, text: str) -> None:
         """Append serialized XML to the data file."""
@@ -90,34 +86,19 @@ class PackageWriter:
         data = "".join(self._pending).encode("utf-8")
         self._pending.clear()
         self._pending_size = 0
-        if self._error is not None:
-            raise self._error
-        self._blocks.put(data)
+        self._worker.submit(self._write_block, data)
         self.bytes += len(data)
 
-    def _drain(self) -> None:
-        while (data := self._blocks.get()) is not None:
-            if self._error is not None:
-                continue  # keep taking blocks, so the writer never waits on a full queue
-            try:
-                self._digest.update(data)
-                self._member.write(data)
-                if self.observe is not None:
-                    self.observe(data)
-            except BaseException as error:  # re-raised in the writing thread
-                self._error = error
-
-    def _stop_draining(self) -> None:
-        if self._thread.is_alive():
-            self._blocks.put(None)
-            self._thread.join()
+    def _write_block(self, data: bytes) -> None:
+        self._digest.update(data)
+        self._member.write(data)
+        if self.observe is not None:
+            self.observe(data)
 
     def finish_data(self) -> Entry:
         """Close the data file; its manifest entry."""
         self._flush()
-        self._stop_draining()
-        if self._error is not None:
-            raise self._error
+        self._worker.close()
         self._member.close()
         return Entry(self.entry_name, self.records, self.bytes, self._digest.hexdigest())
 
@@ -132,7 +113,7 @@ class PackageWriter:
             os.fsync(f.fileno())
 
     def discard(self) -> None:
-        self._stop_draining()
+        self._worker.join()
         try:
             self.zip.close()
         except Exception:  # half-written: we are throwing it away anyway
