@@ -28,6 +28,8 @@ import sqlite3
 import zlib
 from concurrent.futures import Future
 from contextlib import contextmanager
+from functools import lru_cache
+from itertools import chain
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -263,21 +265,40 @@ class Ledger:
             writer, self._writer = self._writer, None
             writer.close()
 
+    def _insert(self, into: str, constants: tuple, rows: list) -> None:
+        """``into`` (``INSERT INTO table (columns)``) for all ``rows``, each row
+        preceded by the ``constants``, in multi-row ``VALUES`` statements.
+
+        A few statements per batch rather than ``executemany``: sqlite3
+        releases the GIL for every statement it steps, so row by row the
+        writer thread would trade the GIL with the parsing thread hundreds of
+        thousands of times per export, slowing both down. Bound parameters
+        rather than a JSON array: ``json_extract`` parses a row's JSON once
+        per column, which cost twice as much as the insert itself.
+        """
+        if rows:
+            self._run_bulk(self._execute_insert, into, constants, rows)
+
     def _bulk(self, sql: str, params: tuple, rows: list) -> None:
         """Run ``sql`` once for all ``rows``, which it reads as one JSON array
-        (its last parameter, through ``json_each``).
+        (its last parameter, through ``json_each``); for deletes, which are few."""
+        if rows:
+            self._run_bulk(self._execute_bulk, sql, params, rows)
 
-        One statement per batch rather than ``executemany``: sqlite3 releases
-        the GIL for every statement it steps, so row by row the writer thread
-        would trade the GIL with the parsing thread hundreds of thousands of
-        times per export, slowing both down.
-        """
-        if not rows:
-            return
+    def _run_bulk(self, call, *args) -> None:
         if self._writer is not None:
-            self._writer.submit(self._execute_bulk, sql, params, rows)
+            self._writer.submit(call, *args)
         else:
-            self._execute_bulk(sql, params, rows)
+            call(*args)
+
+    def _execute_insert(self, into: str, constants: tuple, rows: list) -> None:
+        width = len(rows[0])
+        done = 0
+        for size in _statement_sizes(len(rows)):
+            params = list(constants)
+            params.extend(chain.from_iterable(rows[done:done + size]))
+            self.db.execute(_values_sql(into, len(constants), width, size), params)
+            done += size
 
     def _execute_bulk(self, sql: str, params: tuple, rows: list) -> None:
         self.db.execute(sql, (*params, _json_rows(rows)))
@@ -385,8 +406,7 @@ class Ledger:
 
     def mark_sent(self, channel: str, pairs: list[tuple[str, str]]) -> None:
         """(customer, partner) pairs now sent to Mobile."""
-        self._bulk("INSERT OR IGNORE INTO sent_persons (channel, customer, partner) "
-                   f"SELECT ?, {_items(2)} FROM json_each(?)", (channel,), pairs)
+        self._insert("INSERT OR IGNORE INTO sent_persons (channel, customer, partner)", (channel,), pairs)
 
     def mark_unsent(self, channel: str, pairs: list[tuple[str, str]]) -> None:
         self._bulk("DELETE FROM sent_persons WHERE channel = ? AND (customer, partner) IN "
@@ -427,10 +447,8 @@ class Ledger:
         mobileId either way, and the events table's indexes would take
         hundreds of thousands of random mobileIds per big package.
         """
-        self._bulk("INSERT INTO mobile_ids (key, mobile_id, channel, file_id, organization, customer, reason) "
-                   f"SELECT {_item(0)}, {_item(1)}, ?, ?, {_item(2)}, {_item(3)}, {_item(4)} FROM json_each(?)",
-                   (channel, file_id),
-                   [_created_row(d) for d in created])
+        self._insert("INSERT INTO mobile_ids (channel, file_id, key, mobile_id, organization, customer, reason)",
+                     (channel, file_id), [_created_row(d) for d in created])
 
     # --- transfers to and from partners -----------------------------------------
 
@@ -479,9 +497,8 @@ class Ledger:
 
     def log_decisions(self, file_id: int, decisions: Iterable[Decision]) -> None:
         """Decisions as event rows; see :func:`event_rows` for the R3 and R4 drops."""
-        self._bulk(
-            "INSERT INTO events (file_id, rule, subject, outcome, reason, customer, partner, code, count) "
-            f"SELECT ?, {_items(8)} FROM json_each(?)", (file_id,), event_rows(decisions))
+        self._insert("INSERT INTO events (file_id, rule, subject, outcome, reason, customer, partner, code, count)",
+                     (file_id,), event_rows(decisions))
 
     def start_run(self) -> int:
         with self.transaction():
@@ -559,6 +576,33 @@ def _created_row(decision: Decision) -> tuple[int, str, int, str | None, str]:
     if decision.partner is None:  # a new customer: an Organization
         return mobile_key(decision.customer), decision.customer, 1, None, decision.reason
     return mobile_key(decision.partner), decision.partner, 0, decision.customer, decision.reason
+
+
+#: Rows per INSERT statement: a batch is split into chunks of these sizes, so a few
+#: statements, each prepared once, take any number of rows.
+_STATEMENT_ROWS = (256, 64, 16, 4, 1)
+
+
+def _statement_sizes(count: int) -> Iterator[int]:
+    """Chunk sizes from ``_STATEMENT_ROWS`` that add up to ``count``."""
+    for size in _STATEMENT_ROWS:
+        while count >= size:
+            yield size
+            count -= size
+
+
+@lru_cache(maxsize=None)
+def _values_sql(into: str, constants: int, width: int, rows: int) -> str:
+    """``into VALUES (...), ...`` for ``rows`` rows: the constants (numbered
+    parameters ?1..?constants) and then ``width`` values of each row."""
+    shared = [f"?{i}" for i in range(1, constants + 1)]
+    number = constants
+    values = []
+    for _ in range(rows):
+        own = [f"?{number + i}" for i in range(1, width + 1)]
+        number += width
+        values.append("(" + ",".join(shared + own) + ")")
+    return f"{into} VALUES {','.join(values)}"
 
 
 def _item(index: int) -> str:
