@@ -6,8 +6,10 @@ top-level members, no duplicates, no links, no encryption, exactly the
 members the manifest lists. Members are then read as streams with a hard
 limit, so a member that expands past its declared size (or the package past
 ``max_package_bytes``) is refused after reading at most that much, and every
-member's size and SHA-256 are compared with the manifest before its XML is
-validated.
+member's size and SHA-256 are compared with the manifest:
+:func:`check_package` does so before it validates the XML; the inbound flow
+(:mod:`exchange.to_cee`) does it in the same pass as its validation
+(:class:`MemberReader`) and uses nothing of the member before both passed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import hashlib
 import re
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +116,86 @@ def _member_problem(name: str) -> str | None:
     if any(ord(c) < 32 for c in name):
         return "control character in name"
     return None
+
+
+class MemberRefused(Exception):
+    """A package member failed its check while being read (F5)."""
+
+
+class MemberReader:
+    """A package member as a binary stream, read against its manifest entry (F5).
+
+    Never reads more than the declared size plus one byte, whatever the
+    member would inflate to: past the declared size, :meth:`read` raises
+    :class:`MemberRefused`. With ``verify``, it also hashes what it reads;
+    :meth:`problems` then reads whatever the caller left (still bounded)
+    and compares size and SHA-256 with the manifest. So one streaming pass
+    can parse a member and verify it: nothing that comes of the parse may
+    be used before :meth:`problems` came back empty.
+    """
+
+    def __init__(self, archive: zipfile.ZipFile, entry: Entry, verify: bool = False):
+        self.archive = archive
+        self.entry = entry
+        self.size = 0
+        self.digest = hashlib.sha256() if verify else None
+        self.problem: str | None = None
+        try:
+            self.stream = archive.open(entry.name)
+        except Exception:
+            archive.close()
+            raise
+
+    def read(self, size: int = -1) -> bytes:
+        if self.problem is not None:
+            raise MemberRefused(self.problem)
+        room = self.entry.bytes + 1 - self.size
+        try:
+            block = self.stream.read(room if size < 0 else min(size, room))
+        except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
+            self.problem = f"cannot read the member: {error}"
+            raise MemberRefused(self.problem) from error
+        self.size += len(block)
+        if self.size > self.entry.bytes:
+            self.problem = f"member expands past its declared size of {self.entry.bytes} bytes (F5)"
+            raise MemberRefused(self.problem)
+        if self.digest is not None:
+            self.digest.update(block)
+        return block
+
+    def problems(self) -> tuple[str, ...]:
+        """Read to the end, then what is wrong with the member: size, SHA-256 (empty when it is as declared)."""
+        if self.digest is None:
+            raise ValueError("problems() needs a MemberReader made with verify=True")
+        try:
+            while self.read(_READ):
+                pass
+        except MemberRefused:
+            return (self.problem,)
+        found = []
+        if self.size != self.entry.bytes:
+            found.append(f"size is {self.size} bytes, the manifest says {self.entry.bytes}")
+        digest = self.digest.hexdigest()
+        if digest != self.entry.sha256:
+            found.append(f"SHA-256 is {digest}, the manifest says {self.entry.sha256}")
+        return tuple(found)
+
+    def close(self) -> None:
+        try:
+            self.stream.close()
+        finally:
+            self.archive.close()
+
+    def __enter__(self) -> MemberReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_member(path: str | Path, entry: Entry, verify: bool = False) -> MemberReader:
+    """A member of a package whose container and manifest were checked (``check_package``)."""
+    return MemberReader(zipfile.ZipFile(path), entry, verify)
 
 
 def _read_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> tuple[int, str, bool]:

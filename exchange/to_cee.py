@@ -6,17 +6,22 @@ The same protocol as :mod:`exchange.to_mobile`, for the way back:
 1. A package whose SHA-256 already produced an import document is a
    duplicate (F2).
 2. The package is checked as a container before anything in it is parsed
-   (F5, :func:`exchange.package.check_package`): members, names, sizes,
-   SHA-256, manifest; a to-mobile package or an unconfigured channel is
+   (F5, :func:`exchange.package.check_package`): members, names, declared
+   sizes, manifest; a to-mobile package or an unconfigured channel is
    rejected (F4).
-3. A forked child validates ``customers.xml`` while this process streams it
-   through the rules into the import document under a temporary name, in
-   one ledger transaction that also records every mobileId it creates
-   (R12). Organizations come first in a CEE import, so persons and removals
-   are spooled to temporary files and appended after the last organization.
-   Three more children check what is written against cee-import.xsd, one
-   per section (:class:`_SectionChecks`).
-4. Only if all succeed, and the records match the manifest, is the document
+3. A forked child validates ``customers.xml`` and verifies its size and
+   SHA-256 against the manifest (F5) in one pass, while this process
+   streams it through the rules into the import document under a temporary
+   name, in one ledger transaction that also records every mobileId it
+   creates (R12). Both read the member through
+   :class:`exchange.package.MemberReader`, which stops past the declared
+   size, so a ZIP bomb costs at most that much. Organizations come first in
+   a CEE import, so persons and removals are spooled to temporary files and
+   appended after the last organization. Three more children check what is
+   written against cee-import.xsd, one per section (:class:`_SectionChecks`).
+4. Only if all succeed (the member's checksum first: a package that does not
+   match its manifest is reported as such, whatever its XML looks like),
+   and the records match the manifest, is the document
    fsynced and the transaction committed; then it is renamed to
    ``outbox/cee/CEEIMP_<channel>_<sequence>.xml`` and the package archived.
 """
@@ -27,11 +32,10 @@ import logging
 import os
 import tempfile
 import uuid
-import zipfile
 from pathlib import Path
 
 from exchange.ledger import utc_now
-from exchange.package import DATA_FILES, check_package
+from exchange.package import DATA_FILES, Entry, MemberRefused, check_package, open_member
 from exchange.records import NewCustomer
 from exchange.rules import inbound
 from exchange.summary import Summary
@@ -80,7 +84,10 @@ def process(ws: Workspace, path: Path) -> None:
     if earlier is not None:
         ws.duplicate(path, sha256, "mobile", earlier.name)
         return
-    check = check_package(path, max_bytes=ws.config.rules.max_package_bytes, validate_members=False)
+    # Container and manifest only: the member's size and SHA-256 are verified while it is
+    # validated, in the same pass (_transform).
+    check = check_package(path, max_bytes=ws.config.rules.max_package_bytes, validate_members=False,
+                          verify_members=False)
     manifest = check.manifest
     if not check.valid:
         ws.reject(path, sha256, "mobile", check.report)
@@ -95,13 +102,21 @@ def process(ws: Workspace, path: Path) -> None:
             f"sales channel '{manifest.channel}' is not configured (F4); configured: "
             f"{', '.join(sorted(ws.config.channels))}", member="manifest.xml"), channel=manifest.channel)
         return
+    entry = manifest.entries[0]
     try:
-        with _open_member(path) as member:
+        with open_member(path, entry) as member:
             root = read_root(member)  # refuses a DOCTYPE and any root but ReturnedCustomers
-    except DocumentRejected as error:
-        p = error.problem
-        ws.reject(path, sha256, "mobile", single_problem(p.message, line=p.line, column=p.column, member=DATA_FILE),
-                  channel=manifest.channel)
+    except (DocumentRejected, MemberRefused) as error:
+        problems = _member_problems(path, entry)  # a member unlike its manifest says so first
+        if problems is not None:
+            ws.reject(path, sha256, "mobile", problems, channel=manifest.channel)
+        elif isinstance(error, MemberRefused):
+            ws.reject(path, sha256, "mobile", single_problem(str(error), member=DATA_FILE), channel=manifest.channel)
+        else:
+            p = error.problem
+            ws.reject(path, sha256, "mobile",
+                      single_problem(p.message, line=p.line, column=p.column, member=DATA_FILE),
+                      channel=manifest.channel)
         return
     if root.kind is not KIND:
         ws.reject(path, sha256, "mobile", single_problem(
@@ -111,18 +126,20 @@ def process(ws: Workspace, path: Path) -> None:
     _transform(ws, path, sha256, manifest)
 
 
-def _open_member(path: Path):
-    """The data file of a package as a stream (the package was checked already)."""
-    archive = zipfile.ZipFile(path)
-    member = archive.open(DATA_FILE)
-    original_close = member.close
+def _member_problems(path: Path, entry: Entry) -> Report | None:
+    """What is wrong with the data file's size or SHA-256 (F5), as a report; None when nothing."""
+    with open_member(path, entry, verify=True) as member:
+        return _member_report(member.problems())
 
-    def close():
-        original_close()
-        archive.close()
 
-    member.close = close
-    return member
+def _member_report(problems: tuple[str, ...]) -> Report | None:
+    """The data file's own problems (size, SHA-256) as a report; None when it is as declared."""
+    if not problems:
+        return None
+    report = Report()
+    for problem in problems:
+        report.add(Problem(problem, member=DATA_FILE))
+    return report
 
 
 def _transform(ws: Workspace, path: Path, sha256: str, manifest) -> None:
@@ -131,7 +148,8 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest) -> None:
     outbox = ws.paths.outbox_cee
     outbox.mkdir(parents=True, exist_ok=True)
     temp = outbox / f".CEEIMP_{channel}_{uuid.uuid4().hex}.xml.tmp"
-    validator = ValidationChild(lambda: _open_member(path), KIND)
+    entry = manifest.entries[0]
+    validator = ValidationChild(lambda: open_member(path, entry, verify=True), KIND)
     checker = _SectionChecks()
     expected = manifest.entries[0].records
     counted = Summary()
@@ -144,13 +162,16 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest) -> None:
             final = import_name(channel, sequence)
             try:
                 with ledger.bulk():
-                    records = _write(ws, path, sha256, channel, sequence, file_id, temp, checker, counted)
+                    records = _write(ws, path, entry, sha256, channel, sequence, file_id, temp, checker,
+                                     counted)
             except Exception as error:  # an invalid input can break the transform anywhere
-                if validator.result().valid:
+                result = validator.result()
+                if result.valid:
                     raise
-                raise _Invalid() from error
-            if not validator.result().valid:
-                raise _Invalid()
+                raise _Invalid(_member_report(result.problems)) from error
+            result = validator.result()
+            if not result.valid:
+                raise _Invalid(_member_report(result.problems))
             if records != expected:
                 raise _Invalid(single_problem(
                     f"holds {records} records, the manifest says {expected}", member=DATA_FILE))
@@ -166,7 +187,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest) -> None:
         temp.unlink(missing_ok=True)
         report = invalid.report
         if report is None:
-            validation = validate_document(lambda: _open_member(path), kind=KIND)
+            validation = validate_document(lambda: open_member(path, entry), kind=KIND)
             report = Report()
             for p in validation.report.problems:
                 report.add(Problem(p.message, p.line, p.column, p.path, member=DATA_FILE))
@@ -253,8 +274,8 @@ class _SectionChecks:
             check.stop()
 
 
-def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, file_id: int, temp: Path,
-           checker: _SectionChecks, counted: Summary) -> int:
+def _write(ws: Workspace, path: Path, entry: Entry, sha256: str, channel: str, sequence: int, file_id: int,
+           temp: Path, checker: _SectionChecks, counted: Summary) -> int:
     ledger = ws.ledger
     config = ws.config
     occupations = ledger.occupations(channel)
@@ -317,7 +338,7 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
         header = cee_import.document_open(import_id(channel, sequence), channel, utc_now(), path.name, sha256)
         out.write(header.encode("utf-8"))
         checker.feed_all(header.encode("utf-8"))
-        with _open_member(path) as source:
+        with open_member(path, entry) as source:
             for _event, element in safe.iterparse(source, events=("end",),
                                                   tag=(returned.NEW_CUSTOMER, returned.CUSTOMER)):
                 records += 1

@@ -16,6 +16,7 @@ import signal
 from dataclasses import dataclass
 from typing import IO, Callable
 
+from exchange.package import MemberRefused
 from exchange.xml.schemas import KINDS, DocumentKind
 from exchange.xml.validate import Validation, fast_valid
 
@@ -54,16 +55,32 @@ def _yield_to_parent() -> None:
         pass
 
 
+def _validate(opener: Callable[[], IO[bytes]], kind: DocumentKind) -> tuple[bool, int, tuple[str, ...]]:
+    """(valid, records, problems of the source itself) of one document, fast path.
+
+    A source that checks itself as it is read (a package member,
+    :class:`exchange.package.MemberReader`) has a ``problems()`` method: it
+    is asked once the document is read, and a source with problems is
+    never valid, whatever the XML said.
+    """
+    validation = Validation(kind)
+    with opener() as source:
+        try:
+            ok = fast_valid(source, validation)
+        except MemberRefused:
+            ok = False
+        problems = source.problems() if hasattr(source, "problems") else ()
+    return ok and not problems, validation.records, problems
+
+
 def _child(opener: Callable[[], IO[bytes]], tag: str, conn, parent: int) -> None:
     _die_with_parent(parent)
     _yield_to_parent()
-    validation = Validation(KINDS[tag])
     try:
-        with opener() as source:
-            ok = fast_valid(source, validation)
+        answer = _validate(opener, KINDS[tag])
     except Exception:  # reported as "unknown": the parent validates itself
-        ok = None
-    conn.send(None if ok is None else (ok, validation.records))
+        answer = None
+    conn.send(answer)
     conn.close()
 
 
@@ -71,6 +88,7 @@ def _child(opener: Callable[[], IO[bytes]], tag: str, conn, parent: int) -> None
 class FastResult:
     valid: bool
     records: int  # top-level records, when valid
+    problems: tuple[str, ...] = ()  # what is wrong with the source itself (a package member's size, SHA-256)
 
 
 class ValidationChild:
@@ -100,9 +118,7 @@ class ValidationChild:
             answer = None
         self._process.join()
         if answer is None:  # the child died or failed: validate here instead
-            validation = Validation(self.kind)
-            with self.opener() as source:
-                answer = (fast_valid(source, validation), validation.records)
+            answer = _validate(self.opener, self.kind)
         self._result = FastResult(*answer)
         return self._result
 

@@ -16,6 +16,7 @@ before and after; the places a zip slip would write to are looked at).
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import zipfile
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import packages_util
 import pytest
+from exchange.xml.validate import validate_document
 from inbound_util import (
     InboundWorkspace,
     body,
@@ -816,6 +818,34 @@ def test_member_expanding_past_its_declared_size_is_refused(ws, tmp_path, build)
                              entries=[Entry("customers.xml", 1, len(VALID) - 10, sha256(VALID))]).read_bytes()
     run_hostile(ws, tmp_path, "size.zip", package,
                 [f"customers.xml: member expands past its declared size of {len(VALID) - 10} bytes (F5)"])
+
+
+def test_checksum_mismatch_outranks_the_xml_of_a_corrupted_member(ws, tmp_path, build):
+    """The member is verified while it is parsed: a member unlike its manifest is reported as such, not by
+    the XML errors its corruption causes (here: not XML at all, so the root cannot even be read)."""
+    junk = b"\x00corrupted\x00"
+    package = return_package(build / "p.zip", junk,
+                             entries=[Entry("customers.xml", 1, len(VALID), sha256(VALID))]).read_bytes()
+    run_hostile(ws, tmp_path, "junk.zip", package,
+                [f"customers.xml: size is {len(junk)} bytes, the manifest says {len(VALID)}",
+                 f"customers.xml: SHA-256 is {sha256(junk)}, the manifest says {sha256(VALID)}"])
+
+
+def test_checksum_mismatch_outranks_schema_errors(ws, tmp_path, build):
+    invalid = VALID.replace(b'id="10001"', b'id=""')
+    assert not validate_document(lambda: io.BytesIO(invalid)).valid  # the control: the schema would refuse it
+    wrong = sha256(VALID)
+    package = return_package(build / "p.zip", invalid,
+                             entries=[Entry("customers.xml", 1, len(invalid), wrong)]).read_bytes()
+    run_hostile(ws, tmp_path, "bad.zip", package,
+                [f"customers.xml: SHA-256 is {sha256(invalid)}, the manifest says {wrong}"])
+
+
+def test_member_expanding_past_its_declared_size_before_its_root_is_refused(ws, tmp_path, build):
+    package = return_package(build / "p.zip", VALID,
+                             entries=[Entry("customers.xml", 1, 20, sha256(VALID[:20]))]).read_bytes()
+    run_hostile(ws, tmp_path, "size.zip", package,
+                ["customers.xml: member expands past its declared size of 20 bytes (F5)"])
 
 
 def test_package_over_max_package_bytes_is_refused(ws, tmp_path, build):

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from exchange.package import check_package
+from exchange.package import MemberRefused, check_package, open_member
 from packages_util import (
     CliRun,
     Entry,
@@ -351,6 +351,44 @@ def test_member_far_bigger_than_declared_is_cheap(sandbox):
     assert run.returncode == 1
     assert f"{liar}:customers.xml: member expands past its declared size of 100 bytes (F5)" in run.stdout
     assert run.max_rss_mb < 100, run.max_rss_mb
+
+
+# ------------------------------------------------ MemberReader: parse and verify in one pass
+
+
+def test_member_reader_stops_one_byte_past_the_declared_size(sandbox):
+    path = _zeros_declared(sandbox, "liar.zip", FIFTY_MB, 100, crc_ok=False)
+    entry = Entry("customers.xml", 2, 100, zeros_sha256(100))
+    with open_member(path, entry, verify=True) as member:
+        assert member.read(60) == bytes(60)
+        with pytest.raises(MemberRefused, match=r"^member expands past its declared size of 100 bytes \(F5\)$"):
+            member.read(1 << 16)
+        assert member.size == 101  # not a byte more, so the bad CRC at the end is never reached
+        with pytest.raises(MemberRefused):  # and it stays refused
+            member.read(1)
+        assert member.problems() == ("member expands past its declared size of 100 bytes (F5)",)
+
+
+def test_member_reader_verifies_what_the_parser_left_unread(sandbox):
+    path = _zeros_declared(sandbox, "zeros.zip", 1 << 20, 1 << 20, crc_ok=True)
+    honest = Entry("customers.xml", 2, 1 << 20, zeros_sha256(1 << 20))
+    with open_member(path, honest, verify=True) as member:
+        member.read(10)  # a parser that gave up early
+        assert member.problems() == ()
+        assert member.size == 1 << 20
+    wrong = Entry("customers.xml", 2, (1 << 20) + 5, sha256(b"other"))
+    with open_member(path, wrong, verify=True) as member:
+        assert member.problems() == (f"size is {1 << 20} bytes, the manifest says {(1 << 20) + 5}",
+                                     f"SHA-256 is {zeros_sha256(1 << 20)}, the manifest says {sha256(b'other')}")
+
+
+def test_member_reader_without_verify_only_limits(sandbox):
+    path = _zeros_declared(sandbox, "zeros.zip", 1000, 1000, crc_ok=True)
+    with open_member(path, Entry("customers.xml", 2, 1000, sha256(b"wrong")), verify=False) as member:
+        assert member.read(5000) == bytes(1000)
+        assert member.read(5000) == b""
+        with pytest.raises(ValueError, match="verify=True"):
+            member.problems()
 
 
 GIB = 1 << 30
