@@ -39,6 +39,7 @@ MANIFEST_NAME = "manifest.xml"
 MAX_MANIFEST_BYTES = 1 << 20
 DEFAULT_MAX_PACKAGE_BYTES = 1 << 30
 _READ = 1 << 16
+_BLOCK = 1 << 20  # MemberReader's reads from the ZIP
 
 #: The data files a package may carry, by direction (FORMATS.md section 2).
 DATA_FILES: dict[str, dict[str, DocumentKind]] = {
@@ -140,6 +141,8 @@ class MemberReader:
         self.size = 0
         self.digest = hashlib.sha256() if verify else None
         self.problem: str | None = None
+        self._buffer = b""
+        self._offset = 0
         try:
             self.stream = archive.open(entry.name)
         except Exception:
@@ -147,11 +150,22 @@ class MemberReader:
             raise
 
     def read(self, size: int = -1) -> bytes:
+        if size < 0:
+            return b"".join(iter(lambda: self.read(_BLOCK), b""))
+        if self._offset >= len(self._buffer):
+            self._buffer = self._fetch()
+            self._offset = 0
+        block = self._buffer[self._offset:self._offset + size]
+        self._offset += len(block)
+        return block
+
+    def _fetch(self) -> bytes:
+        """The next block of the member: big, as every read from a ZIP goes through
+        locks, a seek and GIL hand-overs, and parsers ask for 32 KiB at a time."""
         if self.problem is not None:
             raise MemberRefused(self.problem)
-        room = self.entry.bytes + 1 - self.size
         try:
-            block = self.stream.read(room if size < 0 else min(size, room))
+            block = self.stream.read(min(_BLOCK, self.entry.bytes + 1 - self.size))
         except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
             self.problem = f"cannot read the member: {error}"
             raise MemberRefused(self.problem) from error
@@ -168,7 +182,7 @@ class MemberReader:
         if self.digest is None:
             raise ValueError("problems() needs a MemberReader made with verify=True")
         try:
-            while self.read(_READ):
+            while self._fetch():
                 pass
         except MemberRefused:
             return (self.problem,)
