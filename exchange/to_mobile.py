@@ -53,6 +53,7 @@ MASTERDATA = KINDS[f"{{{CEE_EXPORT}}}MasterdataExport"]
 CUSTOMERS = KINDS[f"{{{CEE_EXPORT}}}CustomerExport"]
 DIRECTION = "to-mobile"
 _BATCH = 256
+_READ_BLOCK = 1 << 20
 _PROGRESS_MIN_BYTES = 4 << 20
 
 
@@ -110,7 +111,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
     outbox.mkdir(parents=True, exist_ok=True)
     temp = outbox / f".MOB_{channel}_{uuid.uuid4().hex}.zip.tmp"
     entry_name = "positions.xml" if kind is MASTERDATA else "customers.xml"
-    validator = ValidationChild(lambda: open(path, "rb"), kind)
+    validator = ValidationChild(lambda: _open_export(path), kind)
     writer = PackageWriter(temp, entry_name)
     checker = OutputValidation("to-mobile.xsd")
     writer.observe = checker.feed
@@ -123,7 +124,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
                                       run_id=ws.run_id)
             counted = Summary()  # merged into the run's summary only if the file goes through
             try:
-                with open(path, "rb") as source, _progress(ws, path) as progress, ledger.bulk():
+                with _open_export(path) as source, _progress(ws, path) as progress, ledger.bulk():
                     transform = _masterdata if kind is MASTERDATA else _customers
                     records_read = transform(ws, counted, source, channel, file_id, writer, path.name, progress)
             except Exception as error:  # an invalid input can break the transform anywhere
@@ -167,6 +168,12 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
     ws.summary.files += 1
     ws.summary.packages.append(final)
     log.info("%s: %d records -> %s (%d records)", path.name, records_read, final, entry.records)
+
+
+def _open_export(path: Path):
+    """An export for one streaming pass: read in 1 MiB blocks, as every read from
+    the file hands the GIL over and back, and parsers ask for 32 KiB at a time."""
+    return open(path, "rb", buffering=_READ_BLOCK)
 
 
 class _progress:
