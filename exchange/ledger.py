@@ -562,6 +562,7 @@ def _note(drop: Decision) -> str:
     return f"; dropped: {drop.reason} ({drop.rule}{times})"
 
 
+@lru_cache(maxsize=1 << 13)  # a mobileId's key is needed twice: to look it up (R12), then to insert it
 def mobile_key(mobile_id: str) -> int:
     """The ``mobile_ids`` index key of a mobileId: its CRC-32 and Adler-32 side by side, as a
     signed 64-bit integer. Only a key for the index, not an identity (rows are compared by the

@@ -210,27 +210,6 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest) -> None:
     log.info("%s: %d records -> %s", path.name, records, final)
 
 
-class _Known:
-    """R12's memory for one batch: mobileIds an import document carried
-    (id -> was an organization), or created by earlier records of the batch."""
-
-    def __init__(self, in_ledger: dict[str, bool]):
-        self.in_ledger = in_ledger
-        self.in_batch: set[str] = set()
-        self.organizations_in_batch: set[str] = set()
-
-    def __contains__(self, mobile_id: str) -> bool:
-        return mobile_id in self.in_ledger or mobile_id in self.in_batch
-
-
-class _KnownOrganizations:
-    def __init__(self, known: _Known):
-        self.known = known
-
-    def __contains__(self, mobile_id: str) -> bool:
-        return self.known.in_ledger.get(mobile_id, False) or mobile_id in self.known.organizations_in_batch
-
-
 def _mobile_ids(batch: list) -> list[str]:
     ids = []
     for record in batch:
@@ -295,8 +274,12 @@ def _write(ws: Workspace, path: Path, entry: Entry, sha256: str, channel: str, s
 
         def apply(batch: list, in_ledger) -> None:
             """The rules over one batch, once the ledger said which of its mobileIds it knows."""
-            known = _Known(in_ledger.result())
-            organizations = _KnownOrganizations(known)
+            # R12's memory for this batch: the mobileIds an import document carried (the
+            # ledger's answer) and those earlier records of the batch create; plain sets,
+            # as the rules ask them once or twice per person.
+            carried = in_ledger.result()  # mobileId -> was an organization
+            known = set(carried)
+            organizations = {mobile_id for mobile_id, organization in carried.items() if organization}
             decisions = []
             organization_text, person_text, removal_text = [], [], []
             for record in batch:
@@ -309,8 +292,8 @@ def _write(ws: Workspace, path: Path, entry: Entry, sha256: str, channel: str, s
                 person_text += [cee_import.person(p) for p in outcome.persons]
                 if outcome.removals:
                     removal_text += [cee_import.removal(r) for r in outcome.removals]
-                known.in_batch.update(outcome.created)
-                known.organizations_in_batch.update(outcome.created_organizations)
+                known.update(outcome.created)
+                organizations.update(outcome.created_organizations)
                 decisions.extend(outcome.decisions)
             # One write per batch and stream: small writes cost more than the data.
             if organization_text:
