@@ -219,6 +219,27 @@ def _mobile_ids(batch: list) -> list[str]:
     return ids
 
 
+def _append(out, spool) -> None:
+    """Copy a spool to the end of ``out`` (both flushed), in the kernel where it can:
+    the persons' spool holds most of a big document, and this copy is the run's tail."""
+    spool.flush()
+    size = spool.seek(0, os.SEEK_END)
+    offset = 0
+    try:
+        while offset < size:
+            sent = os.sendfile(out.fileno(), spool.fileno(), offset, size - offset)
+            if sent == 0:
+                break
+            offset += sent
+    except OSError:  # no sendfile between files here: copy the rest by hand
+        pass
+    out.seek(0, os.SEEK_END)
+    spool.seek(offset)
+    while block := spool.read(1 << 20):
+        out.write(block)
+    out.flush()
+
+
 class _SectionChecks:
     """cee-import.xsd checks of the import document as it is written, one child per section.
 
@@ -334,10 +355,9 @@ def _write(ws: Workspace, path: Path, entry: Entry, sha256: str, channel: str, s
                     flush()
         flush()
         flush()  # the last batch
+        out.flush()
         for spool in (persons, removals):  # CEE imports: organizations, then persons, then removals
-            spool.seek(0)
-            while block := spool.read(1 << 20):
-                out.write(block)  # checked as it went into the spool
+            _append(out, spool)  # checked as it went into the spool
         tail = cee_import.document_close().encode("utf-8")
         out.write(tail)
         checker.feed_all(tail)
