@@ -25,9 +25,10 @@ exchange run
     and reject nothing, or the benchmark stops.
 
 Printed: MiB/s of each (MiB of the uncompressed ``customers.xml``), the
-ratio exchange/baseline (the target is at least 1/3), and peak memory: the
-largest RSS of any one process of the run, and the largest sums of Rss and
-of Pss over the run's process tree (as ``bench/run.py``), sampled every 20 ms
+ratio exchange/baseline (the target is at least 1/3), the CPU seconds of
+the run's process tree (and as a multiple of the baseline's), and peak
+memory: the largest RSS of any one process of the run, and the largest sums
+of Rss and of Pss over the run's process tree (as ``bench/run.py``), sampled every 20 ms
 from /proc. The load average is printed before and after.
 
 ``--profile`` then runs ``exchange.run.run_batch`` once more in this process
@@ -146,11 +147,12 @@ def main() -> None:
     packages = {mib: _package(args.out_dir, mib, args.seed) for mib in sizes}
     print(_load())
     print(f"{'size':>8} {'baseline MiB/s':>15} {'exchange MiB/s':>15} {'ratio':>7} "
-          f"{'peak RSS (largest process)':>27} {'peak Rss sum (tree)':>20} {'peak Pss sum (tree)':>20}")
+          f"{'peak RSS (largest process)':>27} {'peak Rss sum (tree)':>20} {'peak Pss sum (tree)':>20} "
+          f"{'CPU s (tree)':>13} {'CPU/baseline':>13}")
     for mib in sizes:
         package = packages[mib]
         size = _data_bytes(package) / MIB
-        base = min(measure([sys.executable, "-c", BASELINE, str(package)])[0] for _ in range(args.repeat))
+        base, base_cpu = min(measure([sys.executable, "-c", BASELINE, str(package)])[::4] for _ in range(args.repeat))
         best = None
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory(dir=args.out_dir) as tmp:
@@ -160,9 +162,10 @@ def main() -> None:
                 _check_published(ws, package)
                 if best is None or result[0] < best[0]:
                     best = result
-        wall, rss_one, rss_tree, pss_tree = best
+        wall, rss_one, rss_tree, pss_tree, cpu = best
         print(f"{mib:>6}MiB {size / base:>15.1f} {size / wall:>15.1f} {base / wall:>7.2f} "
-              f"{rss_one:>24.0f} MiB {rss_tree:>16.0f} MiB {pss_tree:>16.0f} MiB", flush=True)
+              f"{rss_one:>24.0f} MiB {rss_tree:>16.0f} MiB {pss_tree:>16.0f} MiB {cpu:>13.1f} {cpu / base_cpu:>13.1f}",
+              flush=True)
     print(_load())
     if args.profile:
         profile(packages[sizes[0]], masterdata, args.out_dir, args.top)

@@ -19,10 +19,11 @@ exchange run
     publishing the package, archiving the input.
 
 Printed: MiB/s of each, the ratio exchange/baseline (the target is at least
-1/3), and peak memory: the largest RSS of any one process of the run, and
-the largest sums of Rss and of Pss over the run's process tree (the main
-process and the validation children it forks), sampled every 20 ms from
-/proc. The forked children share the parent's pages copy-on-write; the Rss
+1/3), the CPU seconds of the run's process tree (and as a multiple of the
+baseline's: steadier than wall times on a shared machine), and peak memory:
+the largest RSS of any one process of the run, and the largest sums of Rss
+and of Pss over the run's process tree (the main process and the validation
+children it forks), sampled every 20 ms from /proc. The forked children share the parent's pages copy-on-write; the Rss
 sum counts those once per process, the Pss sum once in all.
 """
 
@@ -80,8 +81,14 @@ def _tree_kib(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float, float]:
-    """(wall seconds, peak RSS of one process, peak Rss sum and peak Pss sum of the tree), MiB."""
+def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float, float, float]:
+    """(wall seconds, peak RSS of one process, peak Rss sum and peak Pss sum of the tree (MiB),
+    CPU seconds of the tree).
+
+    The CPU seconds (user and system, of the process and the children it
+    waited for) vary less than the wall time on a shared machine: compare
+    variants by both.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     tree_peak = tree_pss_peak = 0
@@ -102,7 +109,8 @@ def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, floa
     if proc.returncode not in (0,):
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
     # ru_maxrss of the direct child; forked grandchildren are covered by the tree samples
-    return wall, usage.ru_maxrss / 1024, tree_peak / 1024, tree_pss_peak / 1024
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, usage.ru_maxrss / 1024, tree_peak / 1024, tree_pss_peak / 1024, cpu
 
 
 def main() -> None:
@@ -117,13 +125,14 @@ def main() -> None:
     if not masterdata.exists():
         generate.main(["masterdata", str(masterdata)])
     print(f"{'size':>8} {'baseline MiB/s':>15} {'exchange MiB/s':>15} {'ratio':>7} "
-          f"{'peak RSS (largest process)':>27} {'peak Rss sum (tree)':>20} {'peak Pss sum (tree)':>20}")
+          f"{'peak RSS (largest process)':>27} {'peak Rss sum (tree)':>20} {'peak Pss sum (tree)':>20} "
+          f"{'CPU s (tree)':>13} {'CPU/baseline':>13}")
     for mib in (int(s) for s in args.sizes.split(",")):
         export = args.out_dir / f"run_customers_{mib}MiB_seed{args.seed}.xml"
         if not export.exists():
             generate.main(["customers", str(export), "--mb", str(mib), "--seed", str(args.seed)])
         size = export.stat().st_size / MIB
-        base = min(measure([sys.executable, "-c", BASELINE, str(export)])[0] for _ in range(args.repeat))
+        base, base_cpu = min(measure([sys.executable, "-c", BASELINE, str(export)])[::4] for _ in range(args.repeat))
         best = None
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory(dir=args.out_dir) as tmp:
@@ -137,9 +146,10 @@ def main() -> None:
                 result = measure([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws)
                 if best is None or result[0] < best[0]:
                     best = result
-        wall, rss_one, rss_tree, pss_tree = best
+        wall, rss_one, rss_tree, pss_tree, cpu = best
         print(f"{mib:>6}MiB {size / base:>15.1f} {size / wall:>15.1f} {base / wall:>7.2f} "
-              f"{rss_one:>24.0f} MiB {rss_tree:>16.0f} MiB {pss_tree:>16.0f} MiB", flush=True)
+              f"{rss_one:>24.0f} MiB {rss_tree:>16.0f} MiB {pss_tree:>16.0f} MiB {cpu:>13.1f} {cpu / base_cpu:>13.1f}",
+              flush=True)
 
 
 if __name__ == "__main__":
