@@ -798,54 +798,35 @@ def test_missing_manifest_is_refused(ws, tmp_path, build):
     run_hostile(ws, tmp_path, "nomanifest.zip", package, [" no manifest.xml in the package"])
 
 
-def test_checksum_mismatch_is_refused(ws, tmp_path, build):
-    wrong = sha256(b"something else")
-    package = return_package(build / "p.zip", VALID,
-                             entries=[Entry("customers.xml", 1, len(VALID), wrong)]).read_bytes()
-    run_hostile(ws, tmp_path, "sum.zip", package,
-                [f"customers.xml: SHA-256 is {sha256(VALID)}, the manifest says {wrong}"])
+JUNK = b"\x00corrupted\x00"
+SCHEMA_INVALID = VALID.replace(b'id="10001"', b'id=""')
 
 
-def test_size_declared_larger_is_refused(ws, tmp_path, build):
-    package = return_package(build / "p.zip", VALID,
-                             entries=[Entry("customers.xml", 1, len(VALID) + 10, sha256(VALID))]).read_bytes()
-    run_hostile(ws, tmp_path, "size.zip", package,
-                [f"customers.xml: size is {len(VALID)} bytes, the manifest says {len(VALID) + 10}"])
+def test_control_schema_invalid_is_refused_by_the_schema():
+    assert not validate_document(lambda: io.BytesIO(SCHEMA_INVALID)).valid
 
 
-def test_member_expanding_past_its_declared_size_is_refused(ws, tmp_path, build):
-    package = return_package(build / "p.zip", VALID,
-                             entries=[Entry("customers.xml", 1, len(VALID) - 10, sha256(VALID))]).read_bytes()
-    run_hostile(ws, tmp_path, "size.zip", package,
-                [f"customers.xml: member expands past its declared size of {len(VALID) - 10} bytes (F5)"])
-
-
-def test_checksum_mismatch_outranks_the_xml_of_a_corrupted_member(ws, tmp_path, build):
-    """The member is verified while it is parsed: a member unlike its manifest is reported as such, not by
-    the XML errors its corruption causes (here: not XML at all, so the root cannot even be read)."""
-    junk = b"\x00corrupted\x00"
-    package = return_package(build / "p.zip", junk,
-                             entries=[Entry("customers.xml", 1, len(VALID), sha256(VALID))]).read_bytes()
-    run_hostile(ws, tmp_path, "junk.zip", package,
-                [f"customers.xml: size is {len(junk)} bytes, the manifest says {len(VALID)}",
-                 f"customers.xml: SHA-256 is {sha256(junk)}, the manifest says {sha256(VALID)}"])
-
-
-def test_checksum_mismatch_outranks_schema_errors(ws, tmp_path, build):
-    invalid = VALID.replace(b'id="10001"', b'id=""')
-    assert not validate_document(lambda: io.BytesIO(invalid)).valid  # the control: the schema would refuse it
-    wrong = sha256(VALID)
-    package = return_package(build / "p.zip", invalid,
-                             entries=[Entry("customers.xml", 1, len(invalid), wrong)]).read_bytes()
-    run_hostile(ws, tmp_path, "bad.zip", package,
-                [f"customers.xml: SHA-256 is {sha256(invalid)}, the manifest says {wrong}"])
-
-
-def test_member_expanding_past_its_declared_size_before_its_root_is_refused(ws, tmp_path, build):
-    package = return_package(build / "p.zip", VALID,
-                             entries=[Entry("customers.xml", 1, 20, sha256(VALID[:20]))]).read_bytes()
-    run_hostile(ws, tmp_path, "size.zip", package,
-                ["customers.xml: member expands past its declared size of 20 bytes (F5)"])
+# The member is verified in the same pass as it is parsed: a member unlike its manifest is reported as
+# such (size, SHA-256), never by the XML errors its corruption causes (junk cannot even give a root).
+@pytest.mark.parametrize("data,entry,expected", [
+    (VALID, Entry("customers.xml", 1, len(VALID), sha256(b"something else")),
+     [f"customers.xml: SHA-256 is {sha256(VALID)}, the manifest says {sha256(b'something else')}"]),
+    (VALID, Entry("customers.xml", 1, len(VALID) + 10, sha256(VALID)),
+     [f"customers.xml: size is {len(VALID)} bytes, the manifest says {len(VALID) + 10}"]),
+    (VALID, Entry("customers.xml", 1, len(VALID) - 10, sha256(VALID)),
+     [f"customers.xml: member expands past its declared size of {len(VALID) - 10} bytes (F5)"]),
+    (VALID, Entry("customers.xml", 1, 20, sha256(VALID[:20])),
+     ["customers.xml: member expands past its declared size of 20 bytes (F5)"]),
+    (JUNK, Entry("customers.xml", 1, len(VALID), sha256(VALID)),
+     [f"customers.xml: size is {len(JUNK)} bytes, the manifest says {len(VALID)}",
+      f"customers.xml: SHA-256 is {sha256(JUNK)}, the manifest says {sha256(VALID)}"]),
+    (SCHEMA_INVALID, Entry("customers.xml", 1, len(SCHEMA_INVALID), sha256(VALID)),
+     [f"customers.xml: SHA-256 is {sha256(SCHEMA_INVALID)}, the manifest says {sha256(VALID)}"]),
+], ids=["checksum", "size-declared-larger", "expands-past-declared-size", "expands-before-its-root",
+        "checksum-outranks-junk", "checksum-outranks-schema-errors"])
+def test_member_unlike_its_manifest_is_refused(ws, tmp_path, build, data, entry, expected):
+    package = return_package(build / "p.zip", data, entries=[entry]).read_bytes()
+    run_hostile(ws, tmp_path, "member.zip", package, expected)
 
 
 def test_package_over_max_package_bytes_is_refused(ws, tmp_path, build):
