@@ -39,7 +39,7 @@ MANIFEST_NAME = "manifest.xml"
 MAX_MANIFEST_BYTES = 1 << 20
 DEFAULT_MAX_PACKAGE_BYTES = 1 << 30
 _READ = 1 << 16
-_BLOCK = 1 << 20  # MemberReader's reads from the ZIP
+_BLOCK = 1 << 18  # MemberReader's reads from the ZIP
 
 #: The data files a package may carry, by direction (FORMATS.md section 2).
 DATA_FILES: dict[str, dict[str, DocumentKind]] = {
