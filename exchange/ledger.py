@@ -28,10 +28,10 @@ import sqlite3
 import zlib
 from concurrent.futures import Future
 from contextlib import contextmanager
-from functools import lru_cache
-from itertools import chain
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
+from itertools import chain
 from pathlib import Path
 from typing import Iterable, Iterator
 

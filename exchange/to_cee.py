@@ -119,7 +119,8 @@ def process(ws: Workspace, path: Path) -> None:
                       channel=manifest.channel)
         return
     if root.kind is not KIND:
-        ws.reject(path, sha256, "mobile", single_problem(
+        problems = _member_problems(path, entry)
+        ws.reject(path, sha256, "mobile", problems or single_problem(
             f"root element is '{root.kind.root}' ({root.kind.namespace}), expected '{KIND.root}' "
             f"({KIND.namespace})", line=root.line, column=1, member=DATA_FILE), channel=manifest.channel)
         return
@@ -220,8 +221,9 @@ def _mobile_ids(batch: list) -> list[str]:
 
 
 def _append(out, spool) -> None:
-    """Copy a spool to the end of ``out`` (both flushed), in the kernel where it can:
-    the persons' spool holds most of a big document, and this copy is the run's tail."""
+    """Copy a whole spool to the end of ``out``, in the kernel where it can: the
+    persons' spool holds most of a big document, and this copy is the run's tail."""
+    out.flush()
     spool.flush()
     size = spool.seek(0, os.SEEK_END)
     offset = 0
@@ -355,7 +357,6 @@ def _write(ws: Workspace, path: Path, entry: Entry, sha256: str, channel: str, s
                     flush()
         flush()
         flush()  # the last batch
-        out.flush()
         for spool in (persons, removals):  # CEE imports: organizations, then persons, then removals
             _append(out, spool)  # checked as it went into the spool
         tail = cee_import.document_close().encode("utf-8")

@@ -800,6 +800,7 @@ def test_missing_manifest_is_refused(ws, tmp_path, build):
 
 JUNK = b"\x00corrupted\x00"
 SCHEMA_INVALID = VALID.replace(b'id="10001"', b'id=""')
+WRONG_ROOT = packages_util.to_mobile_customers()
 
 
 def test_control_schema_invalid_is_refused_by_the_schema():
@@ -822,8 +823,10 @@ def test_control_schema_invalid_is_refused_by_the_schema():
       f"customers.xml: SHA-256 is {sha256(JUNK)}, the manifest says {sha256(VALID)}"]),
     (SCHEMA_INVALID, Entry("customers.xml", 1, len(SCHEMA_INVALID), sha256(VALID)),
      [f"customers.xml: SHA-256 is {sha256(SCHEMA_INVALID)}, the manifest says {sha256(VALID)}"]),
+    (WRONG_ROOT, Entry("customers.xml", 2, len(WRONG_ROOT), sha256(VALID)),
+     [f"customers.xml: SHA-256 is {sha256(WRONG_ROOT)}, the manifest says {sha256(VALID)}"]),
 ], ids=["checksum", "size-declared-larger", "expands-past-declared-size", "expands-before-its-root",
-        "checksum-outranks-junk", "checksum-outranks-schema-errors"])
+        "checksum-outranks-junk", "checksum-outranks-schema-errors", "checksum-outranks-a-wrong-root"])
 def test_member_unlike_its_manifest_is_refused(ws, tmp_path, build, data, entry, expected):
     package = return_package(build / "p.zip", data, entries=[entry]).read_bytes()
     run_hostile(ws, tmp_path, "member.zip", package, expected)
