@@ -30,7 +30,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import lru_cache
+from functools import cache, lru_cache
 from itertools import chain
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -592,7 +592,7 @@ def _statement_sizes(count: int) -> Iterator[int]:
             count -= size
 
 
-@lru_cache(maxsize=None)
+@cache
 def _values_sql(into: str, constants: int, width: int, rows: int) -> str:
     """``into VALUES (...), ...`` for ``rows`` rows: the constants (numbered
     parameters ?1..?constants) and then ``width`` values of each row."""

@@ -25,7 +25,6 @@ from pathlib import Path
 
 import packages_util
 import pytest
-from exchange.xml.validate import validate_document
 from inbound_util import (
     InboundWorkspace,
     body,
@@ -57,6 +56,8 @@ from packages_util import (
     zip_info,
 )
 from workspace_util import CHANNEL, addr, archive_days, masterdata, occupation
+
+from exchange.xml.validate import validate_document
 
 NO_TRACEBACK = "Traceback"
 
