@@ -201,6 +201,12 @@ class _progress:
             self.bar.update(position - self.done)
             self.done = position
 
+    def follow(self, source: IO[bytes]) -> None:
+        """Move the bar to where ``source`` is. Only when a bar is shown: ``tell``
+        is a system call, which hands the GIL over and waits to get it back."""
+        if self.bar:
+            self.at(source.tell())
+
 
 def _records(source: IO[bytes], tags: tuple[str, ...]):
     """Top-level records of an export, each dropped once the caller is done."""
@@ -278,7 +284,7 @@ def _customers(ws: Workspace, counted: Summary, source, channel, file_id, writer
         ledger.log_decisions(file_id, decisions)
         counted.count(decisions, name)
         batch.clear()
-        progress.at(source.tell())
+        progress.follow(source)
 
     for element in _records(source, (cee.CUSTOMER, cee.DELETED_CUSTOMER)):
         count += 1
