@@ -77,4 +77,5 @@ def test_control_no_bar_for_a_small_export(ws):
     ws.drop("small.xml", _export(100))
     code, stdout, terminal = _run_on_a_terminal(ws)
     assert code == 0, terminal
+    assert "packages written: 1 (MOB_MOBILE-PL_00000001.zip)" in stdout
     assert "%" not in terminal, terminal
