@@ -21,6 +21,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 from exchange.xml import safe
 from exchange.xml.precise import syntax_problem
@@ -119,6 +120,20 @@ def _member_problem(name: str) -> str | None:
     return None
 
 
+def _expands_past(entry: Entry) -> str:
+    return f"member expands past its declared size of {entry.bytes} bytes (F5)"
+
+
+def _unlike(entry: Entry, size: int, digest: str) -> list[str]:
+    """How a member read to its end differs from its manifest entry: size, SHA-256."""
+    found = []
+    if size != entry.bytes:
+        found.append(f"size is {size} bytes, the manifest says {entry.bytes}")
+    if digest != entry.sha256:
+        found.append(f"SHA-256 is {digest}, the manifest says {entry.sha256}")
+    return found
+
+
 class MemberRefused(Exception):
     """A package member failed its check while being read (F5)."""
 
@@ -171,7 +186,7 @@ class MemberReader:
             raise MemberRefused(self.problem) from error
         self.size += len(block)
         if self.size > self.entry.bytes:
-            self.problem = f"member expands past its declared size of {self.entry.bytes} bytes (F5)"
+            self.problem = _expands_past(self.entry)
             raise MemberRefused(self.problem)
         if self.digest is not None:
             self.digest.update(block)
@@ -186,13 +201,7 @@ class MemberReader:
                 pass
         except MemberRefused:
             return (self.problem,)
-        found = []
-        if self.size != self.entry.bytes:
-            found.append(f"size is {self.size} bytes, the manifest says {self.entry.bytes}")
-        digest = self.digest.hexdigest()
-        if digest != self.entry.sha256:
-            found.append(f"SHA-256 is {digest}, the manifest says {self.entry.sha256}")
-        return tuple(found)
+        return tuple(_unlike(self.entry, self.size, self.digest.hexdigest()))
 
     def close(self) -> None:
         try:
@@ -200,7 +209,7 @@ class MemberReader:
         finally:
             self.archive.close()
 
-    def __enter__(self) -> MemberReader:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -355,14 +364,8 @@ def _check_container(zf: zipfile.ZipFile, report: Report, max_bytes: int,
     # each member no further than its declared size bounds the whole package.
     for entry in manifest.entries:
         size, digest, too_big = _read_limited(zf, names[entry.name], entry.bytes)
-        if too_big:
-            report.add(Problem(f"member expands past its declared size of {entry.bytes} bytes (F5)",
-                               member=entry.name))
-            continue
-        if size != entry.bytes:
-            report.add(Problem(f"size is {size} bytes, the manifest says {entry.bytes}", member=entry.name))
-        if digest != entry.sha256:
-            report.add(Problem(f"SHA-256 is {digest}, the manifest says {entry.sha256}", member=entry.name))
+        for problem in [_expands_past(entry)] if too_big else _unlike(entry, size, digest):
+            report.add(Problem(problem, member=entry.name))
     return manifest
 
 
