@@ -103,28 +103,27 @@ def process(ws: Workspace, path: Path) -> None:
             f"{', '.join(sorted(ws.config.channels))}", member="manifest.xml"), channel=manifest.channel)
         return
     entry = manifest.entries[0]
+
+    def reject_data_file(problem: Report) -> None:
+        # A member unlike its manifest says so first, whatever its XML looks like.
+        ws.reject(path, sha256, "mobile", _member_problems(path, entry) or problem, channel=manifest.channel)
+
     try:
         with open_member(path, entry) as member:
             root = read_root(member)  # refuses a DOCTYPE and any root but ReturnedCustomers
-    except (DocumentRejected, MemberRefused) as error:
-        problems = _member_problems(path, entry)  # a member unlike its manifest says so first
-        if problems is not None:
-            ws.reject(path, sha256, "mobile", problems, channel=manifest.channel)
-        elif isinstance(error, MemberRefused):
-            ws.reject(path, sha256, "mobile", single_problem(str(error), member=DATA_FILE), channel=manifest.channel)
-        else:
-            p = error.problem
-            ws.reject(path, sha256, "mobile",
-                      single_problem(p.message, line=p.line, column=p.column, member=DATA_FILE),
-                      channel=manifest.channel)
+    except DocumentRejected as error:
+        p = error.problem
+        reject_data_file(single_problem(p.message, line=p.line, column=p.column, member=DATA_FILE))
+        return
+    except MemberRefused as error:
+        reject_data_file(single_problem(str(error), member=DATA_FILE))
         return
     if root.kind is not KIND:
-        problems = _member_problems(path, entry)
-        ws.reject(path, sha256, "mobile", problems or single_problem(
+        reject_data_file(single_problem(
             f"root element is '{root.kind.root}' ({root.kind.namespace}), expected '{KIND.root}' "
-            f"({KIND.namespace})", line=root.line, column=1, member=DATA_FILE), channel=manifest.channel)
+            f"({KIND.namespace})", line=root.line, column=1, member=DATA_FILE))
         return
-    _transform(ws, path, sha256, manifest)
+    _transform(ws, path, sha256, manifest, entry)
 
 
 def _member_problems(path: Path, entry: Entry) -> Report | None:
@@ -143,16 +142,15 @@ def _member_report(problems: tuple[str, ...]) -> Report | None:
     return report
 
 
-def _transform(ws: Workspace, path: Path, sha256: str, manifest) -> None:
+def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry) -> None:
     ledger = ws.ledger
     channel = manifest.channel
     outbox = ws.paths.outbox_cee
     outbox.mkdir(parents=True, exist_ok=True)
     temp = outbox / f".CEEIMP_{channel}_{uuid.uuid4().hex}.xml.tmp"
-    entry = manifest.entries[0]
     validator = ValidationChild(lambda: open_member(path, entry, verify=True), KIND)
     checker = _SectionChecks()
-    expected = manifest.entries[0].records
+    expected = entry.records
     counted = Summary()
     try:
         with ledger.transaction():
@@ -341,9 +339,10 @@ def _write(ws: Workspace, path: Path, entry: Entry, sha256: str, channel: str, s
             waiting = (batch, ledger.known_mobile_ids(_mobile_ids(batch))) if batch else None
             batch = []
 
-        header = cee_import.document_open(import_id(channel, sequence), channel, utc_now(), path.name, sha256)
-        out.write(header.encode("utf-8"))
-        checker.feed_all(header.encode("utf-8"))
+        header = cee_import.document_open(import_id(channel, sequence), channel, utc_now(), path.name,
+                                          sha256).encode("utf-8")
+        out.write(header)
+        checker.feed_all(header)
         with open_member(path, entry) as source:
             for _event, element in safe.iterparse(source, events=("end",),
                                                   tag=(returned.NEW_CUSTOMER, returned.CUSTOMER)):
