@@ -28,8 +28,9 @@ Printed: MiB/s of each (MiB of the uncompressed ``customers.xml``), the
 ratio exchange/baseline (the target is at least 1/3), the CPU seconds of
 the run's process tree (and as a multiple of the baseline's), and peak
 memory: the largest RSS of any one process of the run, and the largest sums
-of Rss and of Pss over the run's process tree (as ``bench/run.py``), sampled every 20 ms
-from /proc. The load average is printed before and after.
+of Rss and of Pss over the run's process tree (as ``bench/run.py``),
+sampled every 20 ms from /proc. The load average is printed before and
+after.
 
 ``--profile`` then runs ``exchange.run.run_batch`` once more in this process
 under cProfile (a fresh workspace, the first size) and prints the top
@@ -55,7 +56,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import generate  # bench/generate.py, beside this file
 import generate_returns  # bench/generate_returns.py, beside this file
-from run import measure  # bench/run.py: the same measurement as the outbound benchmark
+from run import HEADER, fastest, measure, result_line  # bench/run.py: the same measurement and table
 
 MIB = 1 << 20
 BASELINE = r"""
@@ -146,26 +147,19 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",")]
     packages = {mib: _package(args.out_dir, mib, args.seed) for mib in sizes}
     print(_load())
-    print(f"{'size':>8} {'baseline MiB/s':>15} {'exchange MiB/s':>15} {'ratio':>7} "
-          f"{'peak RSS (largest process)':>27} {'peak Rss sum (tree)':>20} {'peak Pss sum (tree)':>20} "
-          f"{'CPU s (tree)':>13} {'CPU/baseline':>13}")
+    print(HEADER)
     for mib in sizes:
         package = packages[mib]
         size = _data_bytes(package) / MIB
-        base, base_cpu = min(measure([sys.executable, "-c", BASELINE, str(package)])[::4] for _ in range(args.repeat))
-        best = None
+        baseline = fastest(measure([sys.executable, "-c", BASELINE, str(package)]) for _ in range(args.repeat))
+        runs = []
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory(dir=args.out_dir) as tmp:
                 ws = _workspace(Path(tmp), masterdata)
                 os.link(package, ws / "inbox" / "mobile" / package.name)
-                result = measure([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws)
+                runs.append(measure([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws))
                 _check_published(ws, package)
-                if best is None or result[0] < best[0]:
-                    best = result
-        wall, rss_one, rss_tree, pss_tree, cpu = best
-        print(f"{mib:>6}MiB {size / base:>15.1f} {size / wall:>15.1f} {base / wall:>7.2f} "
-              f"{rss_one:>24.0f} MiB {rss_tree:>16.0f} MiB {pss_tree:>16.0f} MiB {cpu:>13.1f} {cpu / base_cpu:>13.1f}",
-              flush=True)
+        print(result_line(mib, size, baseline, fastest(runs)), flush=True)
     print(_load())
     if args.profile:
         profile(packages[sizes[0]], masterdata, args.out_dir, args.top)

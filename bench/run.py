@@ -23,8 +23,9 @@ Printed: MiB/s of each, the ratio exchange/baseline (the target is at least
 baseline's: steadier than wall times on a shared machine), and peak memory:
 the largest RSS of any one process of the run, and the largest sums of Rss
 and of Pss over the run's process tree (the main process and the validation
-children it forks), sampled every 20 ms from /proc. The forked children share the parent's pages copy-on-write; the Rss
-sum counts those once per process, the Pss sum once in all.
+children it forks), sampled every 20 ms from /proc. The forked children
+share the parent's pages copy-on-write; the Rss sum counts those once per
+process, the Pss sum once in all.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Iterable, NamedTuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -81,14 +83,35 @@ def _tree_kib(pid: int) -> tuple[int, int]:
     return rss, pss
 
 
-def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float, float, float]:
-    """(wall seconds, peak RSS of one process, peak Rss sum and peak Pss sum of the tree (MiB),
-    CPU seconds of the tree).
+class Measurement(NamedTuple):
+    """One run of a command. The CPU seconds (user and system, of the process and
+    the children it waited for) vary less than the wall time on a shared
+    machine: compare variants by both."""
 
-    The CPU seconds (user and system, of the process and the children it
-    waited for) vary less than the wall time on a shared machine: compare
-    variants by both.
-    """
+    wall: float  # seconds
+    rss_one: float  # MiB: peak RSS of one process
+    rss_tree: float  # MiB: peak Rss sum of the process tree
+    pss_tree: float  # MiB: peak Pss sum of the process tree
+    cpu: float  # seconds, the whole tree
+
+
+HEADER = (f"{'size':>8} {'baseline MiB/s':>15} {'exchange MiB/s':>15} {'ratio':>7} "
+          f"{'peak RSS (largest process)':>27} {'peak Rss sum (tree)':>20} {'peak Pss sum (tree)':>20} "
+          f"{'CPU s (tree)':>13} {'CPU/baseline':>13}")
+
+
+def result_line(mib: int, size: float, baseline: Measurement, run: Measurement) -> str:
+    """The line under :data:`HEADER` for ``size`` MiB of XML (named ``mib``)."""
+    return (f"{mib:>6}MiB {size / baseline.wall:>15.1f} {size / run.wall:>15.1f} {baseline.wall / run.wall:>7.2f} "
+            f"{run.rss_one:>24.0f} MiB {run.rss_tree:>16.0f} MiB {run.pss_tree:>16.0f} MiB "
+            f"{run.cpu:>13.1f} {run.cpu / baseline.cpu:>13.1f}")
+
+
+def fastest(runs: Iterable[Measurement]) -> Measurement:
+    return min(runs, key=lambda run: run.wall)
+
+
+def measure(cmd: list[str], cwd: Path | None = None) -> Measurement:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     tree_peak = tree_pss_peak = 0
@@ -109,8 +132,8 @@ def measure(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, floa
     if proc.returncode not in (0,):
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
     # ru_maxrss of the direct child; forked grandchildren are covered by the tree samples
-    cpu = usage.ru_utime + usage.ru_stime
-    return wall, usage.ru_maxrss / 1024, tree_peak / 1024, tree_pss_peak / 1024, cpu
+    return Measurement(wall, usage.ru_maxrss / 1024, tree_peak / 1024, tree_pss_peak / 1024,
+                       usage.ru_utime + usage.ru_stime)
 
 
 def main() -> None:
@@ -124,16 +147,14 @@ def main() -> None:
     masterdata = args.out_dir / "masterdata.xml"
     if not masterdata.exists():
         generate.main(["masterdata", str(masterdata)])
-    print(f"{'size':>8} {'baseline MiB/s':>15} {'exchange MiB/s':>15} {'ratio':>7} "
-          f"{'peak RSS (largest process)':>27} {'peak Rss sum (tree)':>20} {'peak Pss sum (tree)':>20} "
-          f"{'CPU s (tree)':>13} {'CPU/baseline':>13}")
+    print(HEADER)
     for mib in (int(s) for s in args.sizes.split(",")):
         export = args.out_dir / f"run_customers_{mib}MiB_seed{args.seed}.xml"
         if not export.exists():
             generate.main(["customers", str(export), "--mb", str(mib), "--seed", str(args.seed)])
         size = export.stat().st_size / MIB
-        base, base_cpu = min(measure([sys.executable, "-c", BASELINE, str(export)])[::4] for _ in range(args.repeat))
-        best = None
+        baseline = fastest(measure([sys.executable, "-c", BASELINE, str(export)]) for _ in range(args.repeat))
+        runs = []
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory(dir=args.out_dir) as tmp:
                 ws = Path(tmp) / "ws"
@@ -143,13 +164,8 @@ def main() -> None:
                 subprocess.run([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws, check=True,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 os.link(export, ws / "inbox" / "cee" / export.name)
-                result = measure([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws)
-                if best is None or result[0] < best[0]:
-                    best = result
-        wall, rss_one, rss_tree, pss_tree, cpu = best
-        print(f"{mib:>6}MiB {size / base:>15.1f} {size / wall:>15.1f} {base / wall:>7.2f} "
-              f"{rss_one:>24.0f} MiB {rss_tree:>16.0f} MiB {pss_tree:>16.0f} MiB {cpu:>13.1f} {cpu / base_cpu:>13.1f}",
-              flush=True)
+                runs.append(measure([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws))
+        print(result_line(mib, size, baseline, fastest(runs)), flush=True)
 
 
 if __name__ == "__main__":
