@@ -344,14 +344,10 @@ def _write(ws: Workspace, path: Path, entry: Entry, sha256: str, channel: str, s
         out.write(header)
         checker.feed_all(header)
         with open_member(path, entry) as source:
-            for _event, element in safe.iterparse(source, events=("end",),
-                                                  tag=(returned.NEW_CUSTOMER, returned.CUSTOMER)):
+            for element in safe.records(source, (returned.NEW_CUSTOMER, returned.CUSTOMER)):
                 records += 1
                 batch.append(returned.new_customer(element) if element.tag == returned.NEW_CUSTOMER
                              else returned.returned_customer(element))
-                element.clear()
-                while element.getprevious() is not None:
-                    del element.getparent()[0]
                 if len(batch) >= _BATCH:
                     flush()
         flush()

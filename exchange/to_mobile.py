@@ -208,22 +208,13 @@ class _progress:
             self.at(source.tell())
 
 
-def _records(source: IO[bytes], tags: tuple[str, ...]):
-    """Top-level records of an export, each dropped once the caller is done."""
-    for _event, element in safe.iterparse(source, events=("end",), tag=tags):
-        yield element
-        element.clear()
-        while element.getprevious() is not None:
-            del element.getparent()[0]
-
-
 def _masterdata(ws: Workspace, counted: Summary, source, channel, file_id, writer, name, progress) -> int:
     ledger = ws.ledger
     known = ledger.occupations(channel)
     writer.write(mobile.positions_open())
     count = 0
     decisions = []
-    for element in _records(source, (cee.OCCUPATION, cee.COMMUNICATION_METHOD)):
+    for element in safe.records(source, (cee.OCCUPATION, cee.COMMUNICATION_METHOD)):
         count += 1
         if element.tag == cee.OCCUPATION:
             occupation = cee.occupation(element)
@@ -286,7 +277,7 @@ def _customers(ws: Workspace, counted: Summary, source, channel, file_id, writer
         batch.clear()
         progress.follow(source)
 
-    for element in _records(source, (cee.CUSTOMER, cee.DELETED_CUSTOMER)):
+    for element in safe.records(source, (cee.CUSTOMER, cee.DELETED_CUSTOMER)):
         count += 1
         batch.append(cee.customer(element) if element.tag == cee.CUSTOMER else cee.deleted_customer(element))
         if len(batch) >= _BATCH:

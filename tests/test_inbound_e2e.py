@@ -641,6 +641,24 @@ def test_unicode_spaces_inside_texts_are_kept(ws, build):
     assert_valid(ws, 1, 2)
 
 
+def test_comments_and_processing_instructions_inside_values_are_not_values(ws, build):
+    """The schema reads ``Zie<!-- x -->lona`` as ``Zielona``; so must the transform
+    (read through lxml's ``.text``, the value would stop at the comment)."""
+    data = returned([new_customer(mid(1), "Firma Zielona", addr=ret_address("Kraków", "PL"),
+                                  persons=[ret_person(mid(2), "Kowalska", first="Anna")])])
+    data = (data.replace(b"Firma Zielona", b"Firma <!-- x -->Zie<?mobile y?>lona")
+            .replace(b"<Surname>Kowalska<", b"<Surname>Kowal<!---->ska<")
+            .replace(b"<City>Krak", b"<City><!-- a -->Krak"))
+    drop(ws, build, "comments.zip", data)
+    run = ws.run()
+    assert run.returncode == 0, str(run)
+    assert body(ws.import_doc(1)) == {
+        "Organizations": [org(mid(1), "Firma Zielona", address=addr("Kraków", "PL"))],
+        "Persons": [pers(mid(2), "Kowalska", first="Anna", employee_of_new=mid(1))],
+        "Removals": []}
+    assert_valid(ws, 1, 2)
+
+
 def test_output_validation_refuses_an_invalid_import_document():
     from exchange.validation_child import OutputValidation
     valid_doc = (f'<CeeImport xmlns="urn:cee-mobile:cee-import:v1" importId="CEEIMP-MOBILE-PL-00000001" '

@@ -737,3 +737,39 @@ def test_empty_exports_still_yield_packages(ws: Workspace):
         f"outbox/mobile/{PKG.format(1)}: valid (package MOB-MOBILE-PL-00000001, to-mobile, 0 records)",
         f"outbox/mobile/{PKG.format(2)}: valid (package MOB-MOBILE-PL-00000002, to-mobile, 0 records)",
     ])
+
+
+def test_comments_and_processing_instructions_inside_values_are_not_values(ws: Workspace):
+    """The schema reads ``Sal<!-- x -->es`` as ``Sales``; so must the transform.
+
+    Read through lxml's ``.text``, a value would stop at the first comment or
+    processing instruction: the contact person below would lose the Sales
+    classification (R2) and its position, and the names would be cut short.
+    """
+    ws.drop("md.xml", masterdata("MD-1", "2026-11-27T21:00:00Z",
+                                 occupations=[occupation("SALES_MGR", "Sales manager")],
+                                 methods=[method("Business", True)]))
+    export = customers("CU-1", "2026-11-27T22:00:00Z", records=[
+        customer("10001", "Acme NAME_CUT Trading", tax_id="PL5260001246",
+                 addr=address("Warszawa", "PL", street="ul. Prosta 1"),
+                 comms=[comm("phone", "Business", "+48 22 PHONE_CUT 100 00 00")],
+                 persons=[person("50001", "Kowalska", first="Anna", occupation="SALES_MGR",
+                                 classifications=["Sales"],
+                                 comms=[comm("email", "Business", "anna@acme.example")])]),
+    ])
+    export = (export.replace(b"NAME_CUT", b"<!-- not part of the name -->&amp;<?cee page-break?>")
+              .replace(b"PHONE_CUT", b"<!-- - -->")
+              .replace(b"<Classification>Sales<", b"<Classification>Sal<!-- x -->es<")
+              .replace(b"<Occupation>SALES_MGR<", b"<Occupation>SALES<?cee x?>_MGR<")
+              .replace(b"<Street>ul. Prosta 1<", b"<Street>ul. <!--a--><![CDATA[Prosta]]><!--b--> 1<"))
+    ws.drop("cu.xml", export)
+    run = ws.run()
+    assert_run(run, 0, ["files processed: 2, records read: 3", packages_line(1, 2),
+                        "  R4 communication method settings from masterdata: 1"])
+    assert ws.package(2).records == [
+        cust("10001", "Acme & Trading", tax_id="PL5260001246",
+             address=addr("Warszawa", "PL", street="ul. Prosta 1"),
+             contacts=[("phone", "+48 22 100 00 00")],
+             persons=[cp("50001", "employee", "Kowalska", first="Anna", position="SALES_MGR",
+                         contacts=[("email", "anna@acme.example")])]),
+    ]

@@ -10,7 +10,7 @@ outright, before its root element is looked at.
 
 from __future__ import annotations
 
-from typing import IO, Iterable
+from typing import IO, Iterable, Iterator
 
 from lxml import etree
 
@@ -48,6 +48,22 @@ def pull_parser(events: Iterable[str], **extra) -> etree.XMLPullParser:
 def iterparse(source: IO[bytes], events: Iterable[str] = ("end",), **extra) -> etree.iterparse:
     """A streaming parser with the safe options over an open binary file."""
     return etree.iterparse(source, events=tuple(events), **SAFE_OPTIONS, **extra)
+
+
+def records(source: IO[bytes], tags: tuple[str, ...]) -> Iterator[etree._Element]:
+    """The top-level records of a document, for reading their values; each
+    is dropped from the tree once the caller is done with it.
+
+    Comments and processing instructions are left out of the tree: libxml2
+    then joins the text around them, so an element's ``.text`` is its whole
+    value, as the schema saw it. With them, ``.text`` stops at the first one
+    (``<Name>Foo<!-- x -->Bar</Name>`` would read as ``Foo``).
+    """
+    for _event, element in iterparse(source, events=("end",), tag=tags, remove_comments=True, remove_pis=True):
+        yield element
+        element.clear()
+        while element.getprevious() is not None:
+            del element.getparent()[0]
 
 
 def refuse_doctype(element: etree._Element) -> None:
