@@ -20,6 +20,7 @@ from exchange.config import Config
 from exchange.ledger import Ledger, utc_now
 from exchange.lock import workspace_lock
 from exchange.partners import Partner
+from exchange.streaming import rare_collections
 from exchange.summary import Summary
 from exchange.workspace import Workspace
 
@@ -48,6 +49,7 @@ def run_batch(config: Config, settle_seconds: float | None = None, transfer: boo
         return batch(config, settle_seconds, progress, partners)
 
 
+@rare_collections()
 def batch(config: Config, settle_seconds: float, progress: bool, partners: Mapping[str, Partner],
           ready_files: Iterable[Path] | None = None, pull: bool = True,
           stop: Callable[[], bool] = lambda: False) -> Summary:
