@@ -50,13 +50,14 @@ import sys
 import tempfile
 import time
 import zipfile
+from functools import partial
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import generate  # bench/generate.py, beside this file
 import generate_returns  # bench/generate_returns.py, beside this file
-from run import HEADER, fastest, measure, result_line  # bench/run.py: the same measurement and table
+from run import HEADER, Measurement, measure, pairs, result_line  # bench/run.py: the same measurement and table
 
 MIB = 1 << 20
 BASELINE = r"""
@@ -108,6 +109,16 @@ def _data_bytes(package: Path) -> int:
         return archive.getinfo(generate_returns.DATA_FILE).file_size
 
 
+def _run_once(package: Path, masterdata: Path, out_dir: Path) -> Measurement:
+    """``exchange run`` on ``package`` in a fresh workspace; checks what it published."""
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        ws = _workspace(Path(tmp), masterdata)
+        os.link(package, ws / "inbox" / "mobile" / package.name)
+        measured = measure([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws)
+        _check_published(ws, package)
+        return measured
+
+
 def profile(package: Path, masterdata: Path, out_dir: Path, top: int) -> None:
     """cProfile of ``run_batch`` over the package, in this process."""
     from exchange import config as config_module
@@ -134,7 +145,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="200", help="comma-separated MiB sizes of customers.xml (default 200)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=1, help="runs per variant; the fastest is kept")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="(baseline, run) pairs, back to back; the fastest of each is kept")
     parser.add_argument("--out-dir", type=Path, default=HERE / "out")
     parser.add_argument("--profile", action="store_true",
                         help="afterwards, profile run_batch in-process on the first size (cProfile)")
@@ -151,15 +163,10 @@ def main() -> None:
     for mib in sizes:
         package = packages[mib]
         size = _data_bytes(package) / MIB
-        baseline = fastest(measure([sys.executable, "-c", BASELINE, str(package)]) for _ in range(args.repeat))
-        runs = []
-        for _ in range(args.repeat):
-            with tempfile.TemporaryDirectory(dir=args.out_dir) as tmp:
-                ws = _workspace(Path(tmp), masterdata)
-                os.link(package, ws / "inbox" / "mobile" / package.name)
-                runs.append(measure([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws))
-                _check_published(ws, package)
-        print(result_line(mib, size, baseline, fastest(runs)), flush=True)
+
+        measured = pairs(args.repeat, partial(measure, [sys.executable, "-c", BASELINE, str(package)]),
+                         partial(_run_once, package, masterdata, args.out_dir))
+        print(result_line(mib, size, measured), flush=True)
     print(_load())
     if args.profile:
         profile(packages[sizes[0]], masterdata, args.out_dir, args.top)

@@ -18,8 +18,12 @@ exchange run
     a forked child), rules R1-R8, the ledger, writing, checking and
     publishing the package, archiving the input.
 
+With ``--repeat N`` the two run in N pairs, each baseline right before its
+run, and the fastest of each is kept: the speed of a shared machine drifts
+within minutes.
+
 Printed: MiB/s of each, the ratio exchange/baseline (the target is at least
-1/3), the CPU seconds of the run's process tree (and as a multiple of the
+1/3) and the lowest and highest ratio within one pair, the CPU seconds of the run's process tree (and as a multiple of the
 baseline's: steadier than wall times on a shared machine), and peak memory:
 the largest RSS of any one process of the run, and the largest sums of Rss
 and of Pss over the run's process tree (the main process and the validation
@@ -37,8 +41,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable
+from functools import partial
 from pathlib import Path
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -95,15 +101,30 @@ class Measurement(NamedTuple):
     cpu: float  # seconds, the whole tree
 
 
-HEADER = (f"{'size':>8} {'baseline MiB/s':>15} {'exchange MiB/s':>15} {'ratio':>7} "
+HEADER = (f"{'size':>8} {'baseline MiB/s':>15} {'exchange MiB/s':>15} {'ratio':>7} {'ratio per pair':>15} "
           f"{'peak RSS (largest process)':>27} {'peak Rss sum (tree)':>20} {'peak Pss sum (tree)':>20} "
           f"{'CPU s (tree)':>13} {'CPU/baseline':>13}")
 
 
-def result_line(mib: int, size: float, baseline: Measurement, run: Measurement) -> str:
-    """The line under :data:`HEADER` for ``size`` MiB of XML (named ``mib``)."""
+def pairs(repeat: int, baseline: Callable[[], Measurement], run: Callable[[], Measurement]
+          ) -> list[tuple[Measurement, Measurement]]:
+    """``repeat`` (baseline, run) pairs, each measured back to back.
+
+    The speed of a shared machine drifts within minutes: all baselines first
+    and all runs after would compare them under different conditions."""
+    return [(baseline(), run()) for _ in range(repeat)]
+
+
+def result_line(mib: int, size: float, measured: list[tuple[Measurement, Measurement]]) -> str:
+    """The line under :data:`HEADER` for ``size`` MiB of XML (named ``mib``):
+    the fastest baseline against the fastest run (memory and CPU of that
+    run), and the lowest and highest ratio within a pair."""
+    baseline = fastest(b for b, _ in measured)
+    run = fastest(r for _, r in measured)
+    ratios = [b.wall / r.wall for b, r in measured]
+    spread = f"{min(ratios):.2f}-{max(ratios):.2f}"
     return (f"{mib:>6}MiB {size / baseline.wall:>15.1f} {size / run.wall:>15.1f} {baseline.wall / run.wall:>7.2f} "
-            f"{run.rss_one:>24.0f} MiB {run.rss_tree:>16.0f} MiB {run.pss_tree:>16.0f} MiB "
+            f"{spread:>15} {run.rss_one:>24.0f} MiB {run.rss_tree:>16.0f} MiB {run.pss_tree:>16.0f} MiB "
             f"{run.cpu:>13.1f} {run.cpu / baseline.cpu:>13.1f}")
 
 
@@ -136,11 +157,24 @@ def measure(cmd: list[str], cwd: Path | None = None) -> Measurement:
                        usage.ru_utime + usage.ru_stime)
 
 
+def _run_once(export: Path, masterdata: Path, out_dir: Path) -> Measurement:
+    """``exchange run`` on ``export`` in a fresh workspace that has processed ``masterdata``."""
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        ws = Path(tmp) / "ws"
+        subprocess.run([sys.executable, "-m", "exchange", "init", str(ws)], check=True, stdout=subprocess.DEVNULL)
+        shutil.copy(masterdata, ws / "inbox" / "cee")
+        subprocess.run([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.link(export, ws / "inbox" / "cee" / export.name)
+        return measure([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="200", help="comma-separated MiB sizes (default 200)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=1, help="runs per variant; the fastest is kept")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="(baseline, run) pairs, back to back; the fastest of each is kept")
     parser.add_argument("--out-dir", type=Path, default=HERE / "out")
     args = parser.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
@@ -153,19 +187,10 @@ def main() -> None:
         if not export.exists():
             generate.main(["customers", str(export), "--mb", str(mib), "--seed", str(args.seed)])
         size = export.stat().st_size / MIB
-        baseline = fastest(measure([sys.executable, "-c", BASELINE, str(export)]) for _ in range(args.repeat))
-        runs = []
-        for _ in range(args.repeat):
-            with tempfile.TemporaryDirectory(dir=args.out_dir) as tmp:
-                ws = Path(tmp) / "ws"
-                subprocess.run([sys.executable, "-m", "exchange", "init", str(ws)], check=True,
-                               stdout=subprocess.DEVNULL)
-                shutil.copy(masterdata, ws / "inbox" / "cee")
-                subprocess.run([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws, check=True,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-                os.link(export, ws / "inbox" / "cee" / export.name)
-                runs.append(measure([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws))
-        print(result_line(mib, size, baseline, fastest(runs)), flush=True)
+
+        measured = pairs(args.repeat, partial(measure, [sys.executable, "-c", BASELINE, str(export)]),
+                         partial(_run_once, export, masterdata, args.out_dir))
+        print(result_line(mib, size, measured), flush=True)
 
 
 if __name__ == "__main__":
