@@ -163,7 +163,6 @@ def main() -> None:
     for mib in sizes:
         package = packages[mib]
         size = _data_bytes(package) / MIB
-
         measured = pairs(args.repeat, partial(measure, [sys.executable, "-c", BASELINE, str(package)]),
                          partial(_run_once, package, masterdata, args.out_dir))
         print(result_line(mib, size, measured), flush=True)

@@ -23,13 +23,14 @@ run, and the fastest of each is kept: the speed of a shared machine drifts
 within minutes.
 
 Printed: MiB/s of each, the ratio exchange/baseline (the target is at least
-1/3) and the lowest and highest ratio within one pair, the CPU seconds of the run's process tree (and as a multiple of the
-baseline's: steadier than wall times on a shared machine), and peak memory:
-the largest RSS of any one process of the run, and the largest sums of Rss
-and of Pss over the run's process tree (the main process and the validation
-children it forks), sampled every 20 ms from /proc. The forked children
-share the parent's pages copy-on-write; the Rss sum counts those once per
-process, the Pss sum once in all.
+1/3) and the lowest and highest ratio within one pair, the CPU seconds of
+the run's process tree (and as a multiple of the baseline's: steadier than
+wall times on a shared machine), and peak memory: the largest RSS of any
+one process of the run, and the largest sums of Rss and of Pss over the
+run's process tree (the main process and the validation children it
+forks), sampled every 20 ms from /proc. The forked children share the
+parent's pages copy-on-write; the Rss sum counts those once per process,
+the Pss sum once in all.
 """
 
 from __future__ import annotations
@@ -187,7 +188,6 @@ def main() -> None:
         if not export.exists():
             generate.main(["customers", str(export), "--mb", str(mib), "--seed", str(args.seed)])
         size = export.stat().st_size / MIB
-
         measured = pairs(args.repeat, partial(measure, [sys.executable, "-c", BASELINE, str(export)]),
                          partial(_run_once, export, masterdata, args.out_dir))
         print(result_line(mib, size, measured), flush=True)

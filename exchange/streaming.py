@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import gc
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 #: Allocations (net of frees) between two runs of the youngest generation's collector.
 YOUNG_COLLECTION_EVERY = 50_000
