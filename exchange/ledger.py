@@ -393,16 +393,7 @@ class Ledger:
 
     def sent_partners(self, channel: str, customers: Iterable[str]) -> dict[str, set[str]]:
         """Partners sent to Mobile (and not deleted since), for a batch of customers."""
-        customers = list(customers)
-        found: dict[str, set[str]] = {}
-        for start in range(0, len(customers), 500):
-            chunk = customers[start:start + 500]
-            marks = ",".join("?" * len(chunk))
-            for customer, partner in self._read().execute(
-                    f"SELECT customer, partner FROM sent_persons WHERE channel = ? AND customer IN ({marks})",
-                    (channel, *chunk)):
-                found.setdefault(customer, set()).add(partner)
-        return found
+        return sent_partners(self._read(), channel, customers)
 
     def mark_sent(self, channel: str, pairs: list[tuple[str, str]]) -> None:
         """(customer, partner) pairs now sent to Mobile."""
@@ -434,10 +425,15 @@ class Ledger:
                                    "WHERE key IN (SELECT value FROM json_each(?))", (keys,))
             return {mobile_id: bool(organization) for mobile_id, organization in rows if mobile_id in wanted}
 
+        return self.after_writes(organizations)
+
+    def after_writes(self, call) -> Future:
+        """Run ``call()`` on the write connection after the writes queued so far
+        (inside :meth:`bulk`; at once otherwise): a future of what it returns."""
         if self._writer is not None:
-            return self._writer.ask(organizations)
+            return self._writer.ask(call)
         done: Future = Future()
-        done.set_result(organizations())
+        done.set_result(call())
         return done
 
     def add_mobile_ids(self, channel: str, file_id: int, created: list[Decision]) -> None:
@@ -497,8 +493,12 @@ class Ledger:
 
     def log_decisions(self, file_id: int, decisions: Iterable[Decision]) -> None:
         """Decisions as event rows; see :func:`event_rows` for the R3 and R4 drops."""
+        self.log_event_rows(file_id, event_rows(decisions))
+
+    def log_event_rows(self, file_id: int, rows: list[list]) -> None:
+        """Rows made by :func:`event_rows` (perhaps in another process)."""
         self._insert("INSERT INTO events (file_id, rule, subject, outcome, reason, customer, partner, code, count)",
-                     (file_id,), event_rows(decisions))
+                     (file_id,), rows)
 
     def start_run(self) -> int:
         with self.transaction():
@@ -508,6 +508,20 @@ class Ledger:
         with self.transaction():
             self.db.execute("UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
                             (utc_now(), exit_code, json.dumps(summary, sort_keys=True), run_id))
+
+
+def sent_partners(db: sqlite3.Connection, channel: str, customers: Iterable[str]) -> dict[str, set[str]]:
+    """:meth:`Ledger.sent_partners` through the connection ``db``."""
+    customers = list(customers)
+    found: dict[str, set[str]] = {}
+    for start in range(0, len(customers), 500):
+        chunk = customers[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for customer, partner in db.execute(
+                f"SELECT customer, partner FROM sent_persons WHERE channel = ? AND customer IN ({marks})",
+                (channel, *chunk)):
+            found.setdefault(customer, set()).add(partner)
+    return found
 
 
 #: Rules whose decisions ride along in the row of the upsert they belong to.

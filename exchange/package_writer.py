@@ -83,17 +83,33 @@ class PackageWriter:
             self._flush()
 
     def _flush(self) -> None:
+        if not self._pending:
+            return
         data = "".join(self._pending).encode("utf-8")
         self._pending.clear()
         self._pending_size = 0
-        self._worker.submit(self._write_block, data)
+        self._worker.submit(self._write_block, data, self.observe)
         self.bytes += len(data)
 
-    def _write_block(self, data: bytes) -> None:
+    def _write_block(self, data: bytes, observe) -> None:
         self._digest.update(data)
         self._member.write(data)
+        if observe is not None:
+            observe(data)
+
+    def stop_observing(self, last: bytes) -> None:
+        """Show ``observe`` what is written so far and then ``last`` (which is not
+        written), and nothing after: the rest is checked elsewhere."""
+        self._flush()
         if self.observe is not None:
-            self.observe(data)
+            self._worker.submit(self.observe, last)
+        self.observe = None
+
+    def append(self, data: bytes) -> None:
+        """Append bytes of the data file, serialized and checked elsewhere, as they are."""
+        self._flush()
+        self._worker.submit(self._write_block, data, self.observe)
+        self.bytes += len(data)
 
     def finish_data(self) -> Entry:
         """Close the data file; its manifest entry."""

@@ -18,6 +18,13 @@ The shell around :mod:`exchange.rules.outbound`:
 
 An invalid file rolls the transaction back and is rejected with a precise
 report (F1); no sequence number is used, so sequences have no gaps.
+
+A big customer export goes the same way in two processes: it is cut in two
+(:mod:`exchange.halves`), this process validates and transforms the first
+half in one pass and a forked child the second
+(:mod:`exchange.second_half`), and the child's records and ledger changes
+join this process's package and transaction. If a half is not valid, the
+file takes the way above.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from typing import IO
 
 import click
 
+from exchange import customer_pass, halves, ledger_spool
+from exchange.halves import HalfInvalid, HalfOrder, validated_records
 from exchange.ledger import utc_now
 from exchange.package import Manifest, Source
 from exchange.package_writer import (
@@ -37,14 +46,15 @@ from exchange.package_writer import (
     package_id,
     package_name,
 )
-from exchange.records import Customer
 from exchange.rules import outbound
+from exchange.second_half import SecondHalf
 from exchange.summary import Summary
 from exchange.validation_child import OutputValidation, ValidationChild
 from exchange.workspace import Workspace, sha256_file, single_problem
 from exchange.xml import cee, mobile, safe
+from exchange.xml.checks import CustomerExportChecks
 from exchange.xml.report import Problem
-from exchange.xml.schemas import CEE_EXPORT, KINDS
+from exchange.xml.schemas import CEE_EXPORT, KINDS, schema, schema_for
 from exchange.xml.validate import DocumentRejected, Root, read_root, validate_document
 
 log = logging.getLogger("exchange")
@@ -52,7 +62,6 @@ log = logging.getLogger("exchange")
 MASTERDATA = KINDS[f"{{{CEE_EXPORT}}}MasterdataExport"]
 CUSTOMERS = KINDS[f"{{{CEE_EXPORT}}}CustomerExport"]
 DIRECTION = "to-mobile"
-_BATCH = 256
 _READ_BLOCK = 1 << 20
 _PROGRESS_MIN_BYTES = 4 << 20
 
@@ -101,15 +110,17 @@ def process(ws: Workspace, path: Path) -> None:
                 f"{', '.join(sorted(ws.config.channels))}", line=root.line, column=1))
         ws.reject(path, sha256, "cee", report, channel=channel, kind=root.kind.root)
         return
+    if root.kind is CUSTOMERS:
+        split = halves.find_split(path)
+        if split is not None and _transform_halves(ws, path, sha256, root, channel, split):
+            return
     _transform(ws, path, sha256, root, channel)
 
 
 def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str) -> None:
     kind = root.kind
     ledger = ws.ledger
-    outbox = ws.paths.outbox_mobile
-    outbox.mkdir(parents=True, exist_ok=True)
-    temp = outbox / f".MOB_{channel}_{uuid.uuid4().hex}.zip.tmp"
+    temp = _temp_package(ws, channel)
     entry_name = "positions.xml" if kind is MASTERDATA else "customers.xml"
     validator = ValidationChild(lambda: _open_export(path), kind)
     writer = PackageWriter(temp, entry_name)
@@ -118,10 +129,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
     records_read = 0
     try:
         with ledger.transaction():
-            file_id = ledger.add_file(sha256=sha256, name=path.name, inbox="cee", state="claimed",
-                                      channel=channel, kind=kind.root, export_id=root.attrib.get("exportId"),
-                                      created_at=root.attrib.get("createdAt"), direction=DIRECTION,
-                                      run_id=ws.run_id)
+            file_id = _claim(ws, path, sha256, root, channel)
             counted = Summary()  # merged into the run's summary only if the file goes through
             try:
                 with _open_export(path) as source, _progress(ws, path) as progress, ledger.bulk():
@@ -134,20 +142,8 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
             entry = writer.finish_data()
             if not validator.result().valid:
                 raise _Invalid()
-            problem = checker.close()
-            if problem is not None:
-                raise OutputInvalid(f"{path.name}: the {entry_name} written does not match to-mobile.xsd "
-                                    f"(a bug; nothing was published): {problem}")
-            sequence = ledger.next_sequence(channel, DIRECTION)
-            final = package_name(channel, sequence)
-            manifest = manifest_xml(Manifest(
-                package_id=package_id(channel, sequence), direction=DIRECTION, channel=channel,
-                sequence=sequence, created_at=utc_now(),
-                mode="full" if root.attrib.get("changedSince") == "anytime" else "delta",
-                sources=(Source(path.name, root.attrib.get("exportId"), sha256),), entries=(entry,)))
-            writer.close(manifest)
-            ledger.set_state(file_id, "claimed", sequence=sequence, output=final, temp=temp.name,
-                             records=records_read)
+            _check_output(path, entry_name, checker.close())
+            final = _seal(ws, path, sha256, root, channel, file_id, writer, entry, records_read)
     except _Invalid:
         validator.stop()
         writer.discard()  # before the checker stops: the writer's thread may be feeding it
@@ -162,12 +158,117 @@ def _transform(ws: Workspace, path: Path, sha256: str, root: Root, channel: str)
         writer.discard()
         checker.stop()
         raise
-    ws.summary.records_read += records_read
+    _published(ws, path, counted, records_read, file_id, temp, final, entry)
+
+
+def _transform_halves(ws: Workspace, path: Path, sha256: str, root: Root, channel: str, split: halves.Split) -> bool:
+    """:func:`_transform` for a big customer export cut in two (:mod:`exchange.halves`):
+    the first half here, the second in a child, each validated as it is parsed.
+
+    False when a half was not valid, with nothing left behind: the caller
+    then judges the whole file the usual way, and rejects it or transforms it.
+    """
+    kind = CUSTOMERS
+    ledger = ws.ledger
+    temp = _temp_package(ws, channel)
+    rules = customer_pass.rules_for(ledger, ws.config, channel)
+    schema_for(kind, streaming=True)  # compiled before the fork: once for both halves
+    schema("to-mobile.xsd", streaming=True)
+    log.info("%s: cut in two at byte %d of %d, one process per half", path.name, split.cut, split.size)
+    second = SecondHalf(split, kind, rules, ledger.path, channel, path.name)
+    writer = PackageWriter(temp, "customers.xml")
+    checker = OutputValidation("to-mobile.xsd")
+    writer.observe = checker.feed
+    try:
+        with ledger.transaction():
+            file_id = _claim(ws, path, sha256, root, channel)
+            counted = Summary()
+            checks = CustomerExportChecks()
+            order = HalfOrder()
+            with split.first() as source, _progress(ws, path) as progress, ledger.bulk():
+                writer.write(mobile.customers_open())
+                try:
+                    records = customer_pass.run(validated_records(source, kind, checks, order), rules, ledger,
+                                                channel, file_id, writer.write, counted, path.name,
+                                                lambda: progress.follow(source))
+                except Exception as error:  # an invalid half can break the transform anywhere
+                    raise HalfInvalid(f"the first half: {error}") from error
+                writer.stop_observing(mobile.customers_close().encode("utf-8"))
+                half = second.follow(ledger, file_id, channel, writer, checks.customers.seen)
+                _check_output(path, "customers.xml (second half)", half.output_problem)
+                if order.last == cee.DELETED_CUSTOMER and half.order.first == cee.CUSTOMER:
+                    raise HalfInvalid("a Customer follows a DeletedCustomer across the cut")
+                writer.write(mobile.customers_close())
+                progress.at(progress.size)
+            records += half.records
+            counted.merge(half.summary)
+            writer.records = records
+            entry = writer.finish_data()
+            _check_output(path, "customers.xml", checker.close())
+            final = _seal(ws, path, sha256, root, channel, file_id, writer, entry, records)
+    except HalfInvalid as error:
+        log.info("%s: a half is not valid (%s); the file is validated whole", path.name, error)
+        ledger_spool.detach(ledger)
+        second.stop()
+        writer.discard()
+        checker.stop()
+        return False
+    except BaseException:
+        ledger_spool.detach(ledger)
+        second.stop()
+        writer.discard()
+        checker.stop()
+        raise
+    ledger_spool.detach(ledger)
+    second.stop()
+    _published(ws, path, counted, records, file_id, temp, final, entry)
+    return True
+
+
+def _temp_package(ws: Workspace, channel: str) -> Path:
+    """Where a package is written before it is published: a dot name beside its final one."""
+    outbox = ws.paths.outbox_mobile
+    outbox.mkdir(parents=True, exist_ok=True)
+    return outbox / f".MOB_{channel}_{uuid.uuid4().hex}.zip.tmp"
+
+
+def _claim(ws: Workspace, path: Path, sha256: str, root: Root, channel: str) -> int:
+    """The file's ledger row, inside the transaction that will hold its outcome."""
+    return ws.ledger.add_file(sha256=sha256, name=path.name, inbox="cee", state="claimed", channel=channel,
+                              kind=root.kind.root, export_id=root.attrib.get("exportId"),
+                              created_at=root.attrib.get("createdAt"), direction=DIRECTION, run_id=ws.run_id)
+
+
+def _check_output(path: Path, what: str, problem: str | None) -> None:
+    if problem is not None:
+        raise OutputInvalid(f"{path.name}: the {what} written does not match to-mobile.xsd "
+                            f"(a bug; nothing was published): {problem}")
+
+
+def _seal(ws: Workspace, path: Path, sha256: str, root: Root, channel: str, file_id: int, writer: PackageWriter,
+          entry, records: int) -> str:
+    """Take the sequence number, add the manifest, fsync, mark the file claimed; the package's name."""
+    ledger = ws.ledger
+    sequence = ledger.next_sequence(channel, DIRECTION)
+    final = package_name(channel, sequence)
+    manifest = manifest_xml(Manifest(
+        package_id=package_id(channel, sequence), direction=DIRECTION, channel=channel,
+        sequence=sequence, created_at=utc_now(),
+        mode="full" if root.attrib.get("changedSince") == "anytime" else "delta",
+        sources=(Source(path.name, root.attrib.get("exportId"), sha256),), entries=(entry,)))
+    writer.close(manifest)
+    ledger.set_state(file_id, "claimed", sequence=sequence, output=final, temp=writer.temp.name, records=records)
+    return final
+
+
+def _published(ws: Workspace, path: Path, counted: Summary, records: int, file_id: int, temp: Path, final: str,
+               entry) -> None:
+    ws.summary.records_read += records
     ws.summary.merge(counted)
-    ws.finish(file_id, temp, outbox / final, path)
+    ws.finish(file_id, temp, ws.paths.outbox_mobile / final, path)
     ws.summary.files += 1
     ws.summary.packages.append(final)
-    log.info("%s: %d records -> %s (%d records)", path.name, records_read, final, entry.records)
+    log.info("%s: %d records -> %s (%d records)", path.name, records, final, entry.records)
 
 
 def _open_export(path: Path):
@@ -237,51 +338,10 @@ def _masterdata(ws: Workspace, counted: Summary, source, channel, file_id, write
 
 
 def _customers(ws: Workspace, counted: Summary, source, channel, file_id, writer, name, progress) -> int:
-    ledger = ws.ledger
-    config = ws.config
-    occupations = ledger.occupations(channel)
-    rules = outbound.CustomerRules(
-        sales_classification=config.rules.sales_classification,
-        displayed_methods=outbound.displayed_methods(config.rules.displayed_methods, ledger.methods(channel),
-                                                     config.channels[channel].displayed_methods),
-        live_occupations=frozenset(c for c, s in occupations.items() if not s.marked_for_deletion),
-        known_occupations=frozenset(occupations),
-    )
     writer.write(mobile.customers_open())
-    count = 0
-    batch: list = []
-
-    def flush() -> None:
-        numbers = [r.number for r in batch if isinstance(r, Customer)]
-        sent = ledger.sent_partners(channel, numbers) if numbers else {}
-        sent_pairs, unsent_pairs, withdrawn, decisions = [], [], [], []
-        empty: frozenset = frozenset()
-        for record in batch:
-            if isinstance(record, Customer):
-                outcome = outbound.apply_customer(record, sent.get(record.number, empty), rules)
-            else:
-                outcome = outbound.apply_deleted_customer(record)
-            writer.write(mobile.customer(outcome.record))
-            number = record.number
-            if outcome.unsend_all:
-                withdrawn.append(number)
-            unsent_pairs.extend((number, p) for p in outcome.unsent)
-            sent_pairs.extend((number, p) for p in outcome.sent)
-            decisions.extend(outcome.decisions)
-        writer.records += len(batch)
-        ledger.unsend_customers(channel, withdrawn)
-        ledger.mark_unsent(channel, unsent_pairs)
-        ledger.mark_sent(channel, sent_pairs)
-        ledger.log_decisions(file_id, decisions)
-        counted.count(decisions, name)
-        batch.clear()
-        progress.follow(source)
-
-    for element in safe.records(source, (cee.CUSTOMER, cee.DELETED_CUSTOMER)):
-        count += 1
-        batch.append(cee.customer(element) if element.tag == cee.CUSTOMER else cee.deleted_customer(element))
-        if len(batch) >= _BATCH:
-            flush()
-    flush()
+    count = customer_pass.run(safe.records(source, (cee.CUSTOMER, cee.DELETED_CUSTOMER)),
+                              customer_pass.rules_for(ws.ledger, ws.config, channel), ws.ledger, channel, file_id,
+                              writer.write, counted, name, lambda: progress.follow(source))
+    writer.records += count
     writer.write(mobile.customers_close())
     return count

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from exchange import files
+from exchange import files, ledger_spool
 from exchange.config import Config
 from exchange.ledger import Ledger
 from exchange.summary import Summary
@@ -109,6 +109,7 @@ class Workspace:
                 continue
             log.info("%s: finishing %s after an interruption", row.name, row.output)
             self.finish(row.id, temp if temp else final, final, source, planned)
+        ledger_spool.remove_stale(self.ledger.path)
         claimed = {row.temp for row in self.ledger.files_in("claimed") if row.temp}
         for inbox, pattern in _OUTPUT_TEMPS.items():
             outbox = self.output_folder(inbox)

@@ -40,6 +40,10 @@ marks. Once every input is done, kills land in startup and recovery
 (``idle``). The delays are the only sleeps; every other wait polls with a
 deadline.
 
+The test runs twice: with each export processed whole, and with every
+customer export cut in two (``EXCHANGE_SPLIT_MIN_BYTES=1``, exchange.halves),
+so that kills also land while the second half's child works.
+
 Environment: ``EXCHANGE_CRASH_SEED`` (default 20261128),
 ``EXCHANGE_CRASH_KILLS`` (default 80, at least 50 make sense).
 """
@@ -201,7 +205,10 @@ def _workload_is_stateful(ledger: cu.Ledger) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cut", [False, True], ids=["whole", "cut"])
+def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, monkeypatch, cut: bool) -> None:
+    if cut:  # every customer export is cut in two, so kills also hit the second half's child (exchange.halves)
+        monkeypatch.setenv("EXCHANGE_SPLIT_MIN_BYTES", "1")
     t_start = time.monotonic()
     code = cu.source_digest()
     lines: list[str] = [f"seed {SEED}, at least {MIN_KILLS} kills"]
@@ -222,6 +229,7 @@ def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path) 
     ref_runner = cu.Runner(ref, tmp_path / "logs-reference")
     rc, stderr, ref_took, arrivals = _run_observed(ref_runner, "reference")
     cu.no_traceback(stderr, "reference run")
+    assert (": cut in two at byte" in stderr) == cut, stderr[-3000:]
     assert rc == 1, f"reference run: exit {rc}, expected 1 (one input rejected)\n{stderr[-3000:]}"
     problems: list[str] = []
     ref_ledger = _check_workspace(ref, inputs, problems)

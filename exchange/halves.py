@@ -1,0 +1,212 @@
+"""A big customer export cut in two at a record boundary, one half per core.
+
+Validating and transforming one export are two passes over it, each of
+which would otherwise parse the whole file. Cut in two, each half is parsed
+once, validated while it is parsed, and transformed in the same pass: the
+parent takes the first half, a forked child the second
+(:mod:`exchange.second_half`).
+
+The cut is made before the ``<`` of a top-level ``Customer`` or
+``DeletedCustomer`` near the middle. The first half is the bytes before it
+and the root's end tag; the second half is an XML declaration, the root's
+start tag (the same name, namespaces and attributes) and the bytes from the
+cut on. If both halves are well-formed, the cut sat between two top-level
+records: anything else (inside a comment, a CDATA section, a nested
+element) leaves the first half with an element or comment open. The two
+halves are then valid exactly when the whole is, once three things that
+cross the cut are checked as well: customer numbers are unique over both
+halves, no ``Customer`` follows a ``DeletedCustomer`` (the XSD's order), and
+the whole has one root (the second half's). Whenever a half is not valid,
+the caller validates the whole file the usual way instead, so a cut in the
+wrong place costs time, never a wrong verdict.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from lxml import etree
+
+from exchange.xml import safe
+from exchange.xml.checks import RecordChecker
+from exchange.xml.schemas import DocumentKind, schema_for
+
+#: Exports smaller than this are not cut: the second process would cost more than it saves.
+MIN_BYTES = 16 << 20
+#: Where the cut is looked for, as a share of the file: the child also keeps its ledger
+#: changes in a spool, so the parent takes a little more than half.
+_SHARE = 0.54
+_WINDOW = 1 << 20
+_WINDOWS = 8
+_XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+#: A record's start tag, right after the end of a tag (so seldom in a comment or CDATA).
+_RECORD_START = re.compile(rb">[ \t\r\n]*(<(?:[A-Za-z_][\w.-]*:)?(?:Customer|DeletedCustomer)[ \t\r\n/>])")
+_DECLARATION = re.compile(rb"<\?xml[^>]*\?>")
+_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
+_VERSION = re.compile(rb"""version\s*=\s*["']([0-9.]+)["']""")
+_READ_BLOCK = 1 << 20
+
+
+class HalfInvalid(Exception):
+    """A half is not valid; the whole file must be judged the usual way."""
+
+
+@dataclass(frozen=True)
+class Split:
+    path: Path
+    size: int
+    cut: int  # the offset of the second half's first record
+    head: bytes  # XML declaration and root start tag: opens the second half
+    tail: bytes  # the root's end tag: closes the first half
+
+    def first(self) -> HalfReader:
+        return HalfReader(self.path, b"", 0, self.cut, self.tail, self.size / self.cut)
+
+    def second(self) -> HalfReader:
+        return HalfReader(self.path, self.head, self.cut, self.size, b"", 1.0)
+
+
+def find_split(path: Path) -> Split | None:
+    """Where to cut this export in two; None when it is small or not plain UTF-8."""
+    size = path.stat().st_size
+    # EXCHANGE_SPLIT_MIN_BYTES lowers the limit: the tests cut small files to cover this path.
+    if size < int(os.environ.get("EXCHANGE_SPLIT_MIN_BYTES", MIN_BYTES)):
+        return None
+    with open(path, "rb") as source:
+        start = source.read(_WINDOW)
+        if not _plain_utf8(start):
+            return None
+        head, tail = _root_tags(path)
+        if head is None:
+            return None
+        offset = int(size * _SHARE)
+        for _ in range(_WINDOWS):
+            source.seek(offset)
+            window = source.read(_WINDOW)
+            found = _RECORD_START.search(window)
+            if found:
+                return Split(path, size, offset + found.start(1), _XML_DECLARATION + head, tail)
+            if len(window) < _WINDOW:
+                return None
+            offset += _WINDOW - 256  # a start tag across two windows is found in the second
+    return None
+
+
+def _plain_utf8(start: bytes) -> bool:
+    """UTF-8 (with or without BOM) and XML 1.0: what the second half's declaration says."""
+    if start.startswith(b"\xef\xbb\xbf"):
+        start = start[3:]
+    if not start.startswith(b"<?xml"):
+        return start.startswith(b"<")
+    declaration = _DECLARATION.match(start)
+    if declaration is None:
+        return False
+    encoding = _ENCODING.search(declaration.group())
+    version = _VERSION.search(declaration.group())
+    return (encoding is None or encoding.group(1).lower() in (b"utf-8", b"utf8")) and \
+        version is not None and version.group(1) == b"1.0"
+
+
+def _root_tags(path: Path) -> tuple[bytes | None, bytes]:
+    """The root's start tag (its namespaces and attributes as parsed) and end tag."""
+    with open(path, "rb") as source:
+        for _event, root in safe.iterparse(source, events=("start",)):
+            copy = etree.Element(root.tag, dict(root.attrib), nsmap=root.nsmap)
+            start = etree.tostring(copy)
+            if not start.endswith(b"/>"):
+                return None, b""
+            name = etree.QName(root).localname if not root.prefix else f"{root.prefix}:{etree.QName(root).localname}"
+            return start[:-2] + b">", f"</{name}>".encode()
+    return None, b""
+
+
+class HalfReader:
+    """One half as a document: ``prefix``, the file's bytes ``start:end``, ``suffix``."""
+
+    def __init__(self, path: Path, prefix: bytes, start: int, end: int, suffix: bytes, scale: float):
+        self._file: IO[bytes] = open(path, "rb", buffering=_READ_BLOCK)
+        self._file.seek(start)
+        self._left = end - start
+        self._prefix = prefix
+        self._suffix = suffix
+        self._scale = scale  # tell() as a share of the whole file, for a progress bar
+
+    def read(self, size: int = -1) -> bytes:
+        if self._prefix:
+            data, self._prefix = self._prefix, b""
+            return data
+        if self._left > 0:
+            data = self._file.read(self._left if size < 0 else min(size, self._left))
+            if not data:  # the file shrank under us: the half ends early, and is not valid
+                self._left = 0
+                return b""
+            self._left -= len(data)
+            return data
+        data, self._suffix = self._suffix, b""
+        return data
+
+    def tell(self) -> int:
+        return int(self._file.tell() * self._scale)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> HalfReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@dataclass
+class HalfOrder:
+    """What a half saw of the records' order, to check it across the cut."""
+
+    first: str | None = None
+    last: str | None = None
+
+
+def validated_records(source: IO[bytes], kind: DocumentKind, checker: RecordChecker,
+                      order: HalfOrder) -> Iterator[etree._Element]:
+    """The top-level records of one half, validated as they are parsed.
+
+    Like :func:`exchange.xml.safe.records` (comments and processing
+    instructions left out, each record dropped once used), with the
+    streaming schema and the checks in code applied on the way. Raises
+    :class:`HalfInvalid` when the half is not valid; libxml2 may say so only
+    after some records went by, so what was made of them must wait for the
+    end of the half.
+    """
+    root_tag = kind.tag
+    complete = False
+    first = True
+    try:
+        for _event, element in safe.iterparse(
+                source, events=("end",), tag=(*kind.record_tags(), root_tag), schema=schema_for(kind, streaming=True),
+                remove_comments=True, remove_pis=True):
+            if first:
+                first = False
+                docinfo = element.getroottree().docinfo
+                if docinfo.doctype or docinfo.internalDTD is not None:
+                    raise HalfInvalid("DOCTYPE")
+            if element.tag == root_tag:
+                complete = True
+                continue
+            for _problem in checker.check(element, ""):
+                raise HalfInvalid("a check in code failed")
+            if order.first is None:
+                order.first = element.tag
+            order.last = element.tag
+            yield element
+            element.clear()
+            while element.getprevious() is not None:
+                del element.getparent()[0]
+    except etree.XMLSyntaxError as error:
+        raise HalfInvalid(str(error)) from None
+    if not complete:  # see validate.fast_valid: a cut-off end may pass silently
+        raise HalfInvalid("the half ends before its root element is closed")

@@ -1,0 +1,121 @@
+"""Ledger writes made in a child process, kept in a side file and taken in one go.
+
+A forked child (:mod:`exchange.second_half`) must not write to the ledger:
+the parent holds its one write transaction for the file. The child keeps
+its changes to the sent contact persons and its decisions in a spool, a
+private SQLite file without journal or indexes; once the child is done, the
+parent takes them into the ledger with a few ``INSERT ... SELECT``
+statements, in SQLite's own loop, after its own writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import Future
+from pathlib import Path
+
+from exchange.ledger import Ledger, event_rows, sent_partners
+from exchange.records import Decision
+from exchange.xml.checks import KeySet
+
+_SCHEMA = """
+CREATE TABLE events (rule, subject, outcome, reason, customer, partner, code, count);
+CREATE TABLE unsend (customer);
+CREATE TABLE unsent (customer, partner);
+CREATE TABLE sent (customer, partner);
+CREATE TABLE numbers (number);
+"""
+
+_EVENT_COLUMNS = "rule, subject, outcome, reason, customer, partner, code, count"
+_PATTERN = "half-*.db"
+
+
+def spool_path(ledger_path: Path) -> Path:
+    """A new spool's name: beside the ledger, where :func:`remove_stale` finds it after a crash."""
+    return ledger_path.parent / _PATTERN.replace("*", uuid.uuid4().hex)
+
+
+def remove_stale(ledger_path: Path) -> None:
+    """Remove the spools a crash left behind (call with the workspace locked, before any file)."""
+    for stale in ledger_path.parent.glob(_PATTERN):
+        stale.unlink(missing_ok=True)
+
+
+class LedgerSpool:
+    """The ledger as a child sees it: reads of what was committed, writes into ``path``.
+
+    Reads go through a connection of its own: the parent's must not be used
+    across a fork. Like the parent's reads during a file, they see the state
+    committed before this file.
+    """
+
+    def __init__(self, ledger_path: Path, path: Path):
+        self.db = sqlite3.connect(ledger_path, isolation_level=None, timeout=30)
+        self.spool = sqlite3.connect(path, isolation_level=None)
+        self.spool.execute("PRAGMA journal_mode=OFF")  # a crash leaves a spool nobody takes
+        self.spool.execute("PRAGMA synchronous=OFF")
+        self.spool.executescript(_SCHEMA)
+        self.spool.execute("BEGIN")
+
+    def sent_partners(self, channel: str, customers: Iterable[str]) -> dict[str, set[str]]:
+        return sent_partners(self.db, channel, customers)
+
+    def unsend_customers(self, channel: str, customers: list[str]) -> None:
+        self.spool.executemany("INSERT INTO unsend VALUES (?)", ((c,) for c in customers))
+
+    def mark_unsent(self, channel: str, pairs: list[tuple[str, str]]) -> None:
+        self.spool.executemany("INSERT INTO unsent VALUES (?, ?)", pairs)
+
+    def mark_sent(self, channel: str, pairs: list[tuple[str, str]]) -> None:
+        self.spool.executemany("INSERT INTO sent VALUES (?, ?)", pairs)
+
+    def log_decisions(self, file_id: int, decisions: Iterable[Decision]) -> None:
+        self.spool.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               event_rows(decisions))
+
+    def keep_numbers(self, numbers: Iterable[str]) -> None:
+        """Customer numbers, for the parent's check that none is also in its half."""
+        self.spool.executemany("INSERT INTO numbers VALUES (?)", ((n,) for n in numbers))
+
+    def close(self) -> None:
+        self.spool.execute("COMMIT")
+        self.spool.close()
+        self.db.close()
+
+
+def take(ledger: Ledger, path: Path, channel: str, file_id: int, seen: KeySet) -> Future:
+    """Take the spool's changes into ``ledger`` after the writes queued so far: a future
+    of None, or of a customer number that is also in ``seen`` (then nothing is taken).
+
+    Call within the file's transaction and :meth:`Ledger.bulk`, and :func:`detach`
+    after it. An export names each customer once, so all deletes of the spool,
+    then all its inserts, do what its batches did one after another.
+    """
+
+    def run() -> str | None:
+        db = ledger.db
+        db.execute("ATTACH DATABASE ? AS spool", (str(path),))
+        for (number,) in db.execute("SELECT number FROM spool.numbers"):
+            if not seen.add(number):
+                return number
+        db.execute("DELETE FROM sent_persons WHERE channel = ? AND customer IN (SELECT customer FROM spool.unsend)",
+                   (channel,))
+        db.execute("DELETE FROM sent_persons WHERE channel = ? AND (customer, partner) IN "
+                   "(SELECT customer, partner FROM spool.unsent)", (channel,))
+        db.execute("INSERT OR IGNORE INTO sent_persons (channel, customer, partner) "
+                   "SELECT ?, customer, partner FROM spool.sent ORDER BY rowid", (channel,))
+        db.execute(f"INSERT INTO events (file_id, {_EVENT_COLUMNS}) "
+                   f"SELECT ?, {_EVENT_COLUMNS} FROM spool.events ORDER BY rowid", (file_id,))
+        return None
+
+    return ledger.after_writes(run)
+
+
+def detach(ledger: Ledger) -> None:
+    """Forget the spool; after the file's transaction ended (SQLite refuses within it)."""
+    try:
+        ledger.db.execute("DETACH DATABASE spool")
+    except sqlite3.OperationalError:  # never attached (the file went another way)
+        pass
