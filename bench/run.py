@@ -27,8 +27,8 @@ Printed: MiB/s of each, the ratio exchange/baseline (the target is at least
 the run's process tree (and as a multiple of the baseline's: steadier than
 wall times on a shared machine), and peak memory: the largest RSS of any
 one process of the run, and the largest sums of Rss and of Pss over the
-run's process tree (the main process and the validation children it
-forks), sampled every 20 ms from /proc. The forked children share the
+run's process tree (the main process and the children it forks: the
+second half's, the output checks), sampled every 20 ms from /proc. The forked children share the
 parent's pages copy-on-write; the Rss sum counts those once per process,
 the Pss sum once in all.
 """
