@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from exchange import halves
+from exchange import halves, ledger_spool
+from exchange.ledger import Ledger
+from exchange.ledger_spool import LedgerSpool
 from exchange.xml import cee
-from exchange.xml.checks import CustomerExportChecks
+from exchange.xml.checks import CustomerExportChecks, KeySet
 from exchange.xml.schemas import KINDS
 from workspace_util import (
     CEE_NS,
@@ -247,3 +249,34 @@ def test_a_ledger_spool_left_by_a_crash_is_removed_by_the_next_run(tmp_path: Pat
     assert ws.run().returncode == 0
     assert not stale.exists()
     assert kept.exists()
+
+
+@pytest.mark.parametrize("in_memory", [1000, 2], ids=["first half's numbers in memory", "spilled to disk"])
+def test_taking_a_spool_finds_a_customer_number_of_both_halves(tmp_path: Path, in_memory: int):
+    """The cross-cut check of ledger_spool.take, whether the first half's numbers are
+    still in memory or spilled to disk; nothing of the spool is taken then."""
+    ledger = Ledger(tmp_path / "state.db")
+    seen = KeySet(in_memory=in_memory)
+    for number in ("10001", "10002", "10003", "10004"):
+        seen.add(number)
+
+    def spool_with(numbers: list[str]) -> Path:
+        path = ledger_spool.spool_path(ledger.path)
+        spool = LedgerSpool(ledger.path, path)
+        spool.keep_numbers(numbers)
+        spool.mark_sent("MOBILE-PL", [(n, "50001") for n in numbers])
+        spool.close()
+        return path
+
+    for numbers, found in ((["10005", "10003", "10006"], "10003"), (["10007", "10008"], None)):
+        path = spool_with(numbers)
+        with ledger.transaction():
+            file_id = ledger.add_file(sha256="x", name="c.xml", inbox="cee", state="claimed")
+            with ledger.bulk():
+                assert ledger_spool.take(ledger, path, "MOBILE-PL", file_id, seen).result() == found
+        ledger_spool.detach(ledger)
+        sent = ledger.db.execute("SELECT customer FROM sent_persons ORDER BY 1").fetchall()
+        assert sent == ([] if found else [("10007",), ("10008",)])
+        ledger.db.execute("DELETE FROM sent_persons")
+    assert "10005" not in seen  # asked, never added
+    ledger.close()

@@ -29,6 +29,18 @@ def test_keys_before_and_after_the_spill():
     keys.close()
 
 
+def test_asking_for_a_key_before_and_after_the_spill_adds_nothing():
+    keys = KeySet(in_memory=3)
+    keys.add("a")
+    keys.add("b")
+    assert "a" in keys and "z" not in keys
+    keys.add("c")  # the spill
+    assert ["a" in keys, "c" in keys, "z" in keys] == [True, True, False]
+    assert keys.add("z") is True  # asking did not add it
+    assert "z" in keys
+    keys.close()
+
+
 def test_a_key_set_that_never_fills_stays_in_memory():
     keys = KeySet(in_memory=100)
     assert all(keys.add(str(n)) for n in range(99))

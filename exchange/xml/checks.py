@@ -64,6 +64,12 @@ class KeySet:
             return True
         return self.spill.execute("INSERT OR IGNORE INTO seen VALUES (?)", (key,)).rowcount == 1
 
+    def __contains__(self, key: str) -> bool:
+        if key in self.memory:
+            return True
+        return self.spill is not None and \
+            self.spill.execute("SELECT 1 FROM seen WHERE key = ?", (key,)).fetchone() is not None
+
     def _start_spill(self) -> None:
         # "" opens a private on-disk database that SQLite deletes when it is closed.
         self.spill = sqlite3.connect("", isolation_level=None, check_same_thread=False)
