@@ -113,15 +113,21 @@ def _plain_utf8(start: bytes) -> bool:
 
 
 def _root_tags(path: Path) -> tuple[bytes | None, bytes]:
-    """The root's start tag (its namespaces and attributes as parsed) and end tag."""
-    with open(path, "rb") as source:
-        for _event, root in safe.iterparse(source, events=("start",)):
-            copy = etree.Element(root.tag, dict(root.attrib), nsmap=root.nsmap)
-            start = etree.tostring(copy)
-            if not start.endswith(b"/>"):
-                return None, b""
-            name = etree.QName(root).localname if not root.prefix else f"{root.prefix}:{etree.QName(root).localname}"
-            return start[:-2] + b">", f"</{name}>".encode()
+    """The root's start tag (its namespaces and attributes as parsed) and end tag;
+    (None, b"") when they cannot be read (then the file is not cut, and the usual
+    validation says why)."""
+    try:
+        with open(path, "rb") as source:
+            for _event, root in safe.iterparse(source, events=("start",)):
+                copy = etree.Element(root.tag, dict(root.attrib), nsmap=root.nsmap)
+                start = etree.tostring(copy)
+                if not start.endswith(b"/>"):
+                    return None, b""
+                local = etree.QName(root).localname
+                name = f"{root.prefix}:{local}" if root.prefix else local
+                return start[:-2] + b">", f"</{name}>".encode()
+    except (etree.XMLSyntaxError, OSError):
+        pass
     return None, b""
 
 

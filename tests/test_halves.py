@@ -280,3 +280,10 @@ def test_taking_a_spool_finds_a_customer_number_of_both_halves(tmp_path: Path, i
         ledger.db.execute("DELETE FROM sent_persons")
     assert "10005" not in seen  # asked, never added
     ledger.close()
+
+
+def test_an_export_whose_root_cannot_be_read_is_not_cut(tmp_path: Path, cut_small):
+    path = tmp_path / "c.xml"
+    path.write_bytes(b'<?xml version="1.0" encoding="UTF-8"?>\n<CustomerExport exportId="E" a="1" a="2">\n'
+                     + export(20).split(b"\n", 2)[2])
+    assert halves.find_split(path) is None
