@@ -13,12 +13,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from lxml import etree
 
 from exchange import halves, ledger_spool
 from exchange.ledger import Ledger
 from exchange.ledger_spool import LedgerSpool
-from exchange.xml import cee
 from exchange.xml.checks import CustomerExportChecks, KeySet
 from exchange.xml.schemas import KINDS
 from workspace_util import (
@@ -231,12 +229,6 @@ def test_a_cut_inside_a_comment_or_cdata_costs_time_not_the_verdict(tmp_path: Pa
     assert cut.runs[-1].stdout == whole.runs[-1].stdout
     assert cut.package(2).data == whole.package(2).data
     assert ledger_rows(cut) == ledger_rows(whole)
-
-
-def test_the_tests_cut_by_name(tmp_path: Path):
-    """What the end-to-end tests rely on: the record tags the cut looks for are the export's."""
-    assert {etree.QName(t).localname for t in CUSTOMERS.record_tags()} == {"Customer", "DeletedCustomer"}
-    assert cee.CUSTOMER in CUSTOMERS.record_tags()
 
 
 def test_a_ledger_spool_left_by_a_crash_is_removed_by_the_next_run(tmp_path: Path):
