@@ -34,7 +34,8 @@ from lxml import etree
 
 from exchange.xml import safe
 from exchange.xml.checks import RecordChecker
-from exchange.xml.schemas import DocumentKind, schema_for
+from exchange.xml.schemas import DocumentKind
+from exchange.xml.validate import NotValid, valid_records
 
 #: Exports smaller than this are not cut: the second process would cost more than it saves.
 MIN_BYTES = 16 << 20
@@ -179,40 +180,18 @@ class HalfOrder:
 
 def validated_records(source: IO[bytes], kind: DocumentKind, checker: RecordChecker,
                       order: HalfOrder) -> Iterator[etree._Element]:
-    """The top-level records of one half, validated as they are parsed.
-
-    Like :func:`exchange.xml.safe.records` (comments and processing
-    instructions left out, each record dropped once used), with the
-    streaming schema and the checks in code applied on the way. Raises
-    :class:`HalfInvalid` when the half is not valid; libxml2 may say so only
-    after some records went by, so what was made of them must wait for the
-    end of the half.
+    """The top-level records of one half, validated as they are parsed
+    (:func:`exchange.xml.validate.valid_records`), with comments and processing
+    instructions left out as :func:`exchange.xml.safe.records` does, so that
+    ``.text`` is a whole value. Raises :class:`HalfInvalid` when the half is not
+    valid; libxml2 may say so only after some records went by, so what was
+    made of them must wait for the end of the half.
     """
-    root_tag = kind.tag
-    complete = False
-    first = True
     try:
-        for _event, element in safe.iterparse(
-                source, events=("end",), tag=(*kind.record_tags(), root_tag), schema=schema_for(kind, streaming=True),
-                remove_comments=True, remove_pis=True):
-            if first:
-                first = False
-                docinfo = element.getroottree().docinfo
-                if docinfo.doctype or docinfo.internalDTD is not None:
-                    raise HalfInvalid("DOCTYPE")
-            if element.tag == root_tag:
-                complete = True
-                continue
-            for _problem in checker.check(element, ""):
-                raise HalfInvalid("a check in code failed")
+        for element in valid_records(source, kind, checker, remove_comments=True, remove_pis=True):
             if order.first is None:
                 order.first = element.tag
             order.last = element.tag
             yield element
-            element.clear()
-            while element.getprevious() is not None:
-                del element.getparent()[0]
-    except etree.XMLSyntaxError as error:
+    except NotValid as error:
         raise HalfInvalid(str(error)) from None
-    if not complete:  # see validate.fast_valid: a cut-off end may pass silently
-        raise HalfInvalid("the half ends before its root element is closed")

@@ -13,14 +13,14 @@ Two passes, both in flat memory:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
 from lxml import etree
 
 from exchange.xml import precise, safe
-from exchange.xml.checks import checker_for
+from exchange.xml.checks import RecordChecker, checker_for
 from exchange.xml.report import Problem, Report
 from exchange.xml.schemas import DocumentKind, UnknownRoot, kind_for, schema_for
 
@@ -143,37 +143,55 @@ def validate_document(open_source: Callable[[], IO[bytes]], kind: DocumentKind |
 
 def fast_valid(source: IO[bytes], validation: Validation) -> bool:
     """True when the document is valid; leaves no positions otherwise."""
-    kind = validation.kind
-    checker = checker_for(kind)
+    records = 0
+    try:
+        for _record in valid_records(source, validation.kind, checker_for(validation.kind)):
+            records += 1
+    except NotValid:
+        return False
+    validation.records = records
+    return True
+
+
+class NotValid(Exception):
+    """The fast path's verdict: the document is not valid (where, the report path says)."""
+
+
+def valid_records(source: IO[bytes], kind: DocumentKind, checker: RecordChecker,
+                  **parse_options) -> Iterator[etree._Element]:
+    """The top-level records of a document, validated as they are parsed (the
+    streaming schema and the checks in code); each is dropped from the tree
+    once the caller is done with it. Raises :class:`NotValid` when the
+    document is not valid; libxml2 may say so only after some records went by.
+    ``parse_options`` go to the parser (e.g. ``remove_comments``).
+    """
     root_tag = kind.tag
     complete = False
     first = True
-    records = 0
     try:
         for _event, record in safe.iterparse(
-            source, events=("end",), tag=(*kind.record_tags(), root_tag), schema=schema_for(kind, streaming=True)
+            source, events=("end",), tag=(*kind.record_tags(), root_tag), schema=schema_for(kind, streaming=True),
+            **parse_options
         ):
             if first:  # read_root refuses a DOCTYPE too; this pass must not depend on it
                 first = False
                 docinfo = record.getroottree().docinfo
                 if docinfo.doctype or docinfo.internalDTD is not None:
-                    return False
+                    raise NotValid("DOCTYPE")
             if record.tag == root_tag:
                 complete = True  # keep reading: content after the root is an error
                 continue
-            records += 1
             # Only whether there is a problem counts here: no element path (the report path has them).
             for _problem in checker.check(record, ""):
-                return False
+                raise NotValid("a check in code failed")
+            yield record
             record.clear()
             while record.getprevious() is not None:
                 del record.getparent()[0]
-    except etree.XMLSyntaxError:
-        return False
+    except etree.XMLSyntaxError as error:
+        raise NotValid(str(error)) from None
     # With a schema and resolve_entities=False, lxml 6.1 does not raise for a
     # document that simply stops (truncated): only the root's end proves the
     # document complete.
     if not complete:
-        return False
-    validation.records = records
-    return True
+        raise NotValid("the document ends before its root element is closed")
