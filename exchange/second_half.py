@@ -27,7 +27,7 @@ from exchange.ledger_spool import LedgerSpool
 from exchange.package_writer import PackageWriter
 from exchange.rules.outbound import CustomerRules
 from exchange.summary import Summary
-from exchange.validation_child import _WRITE_FDS, OutputValidation, _die_with_parent
+from exchange.validation_child import _WRITE_FDS, OutputValidation, _die_with_parent, write_all
 from exchange.xml import mobile
 from exchange.xml.checks import CustomerExportChecks, KeySet
 from exchange.xml.schemas import DocumentKind
@@ -36,12 +36,6 @@ log = logging.getLogger("exchange")
 
 _FLUSH = 1 << 18
 _FOLLOW_SECONDS = 0.02  # how often the parent looks for more records while it waits for the child
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
 
 
 class _Output:
@@ -63,7 +57,7 @@ class _Output:
         data = "".join(self.pending).encode("utf-8")
         self.pending.clear()
         self.size = 0
-        _write_all(self.spool, data)
+        write_all(self.spool, data)
         self.check.feed(data)
 
 

@@ -128,6 +128,13 @@ class ValidationChild:
         self._process.join()
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """``os.write`` until all of ``data`` is out (a pipe or file may take part of it)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 #: The parent's ends of the pipes to live output children: a child forked later inherits them and must
 #: close them, or an earlier child never sees the end of its data.
 _WRITE_FDS: set[int] = set()
@@ -205,10 +212,7 @@ class OutputValidation:
         self.xsd = xsd
 
     def feed(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(self._write_fd, view)
-            view = view[written:]
+        write_all(self._write_fd, data)
 
     def _close_pipe(self) -> None:
         if self._write_fd >= 0:
