@@ -208,19 +208,16 @@ def _transform_halves(ws: Workspace, path: Path, sha256: str, root: Root, channe
             final = _seal(ws, path, sha256, root, channel, file_id, writer, entry, records)
     except HalfInvalid as error:
         log.info("%s: a half is not valid (%s); the file is validated whole", path.name, error)
-        ledger_spool.detach(ledger)
-        second.stop()
         writer.discard()
         checker.stop()
         return False
     except BaseException:
-        ledger_spool.detach(ledger)
-        second.stop()
         writer.discard()
         checker.stop()
         raise
-    ledger_spool.detach(ledger)
-    second.stop()
+    finally:  # the transaction has ended, however: SQLite refuses to detach within it
+        ledger_spool.detach(ledger)
+        second.stop()
     _published(ws, path, counted, records, file_id, temp, final, entry)
     return True
 
