@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import IO, Callable
 
 from exchange.package import MemberRefused
+from exchange.xml import sax_validation
+from exchange.xml.checks import has_checks
 from exchange.xml.schemas import KINDS, DocumentKind
 from exchange.xml.validate import Validation, fast_valid
 
@@ -55,22 +57,29 @@ def _yield_to_parent() -> None:
         pass
 
 
-def _validate(opener: Callable[[], IO[bytes]], kind: DocumentKind) -> tuple[bool, int, tuple[str, ...]]:
-    """(valid, records, problems of the source itself) of one document, fast path.
+def _validate(opener: Callable[[], IO[bytes]], kind: DocumentKind) -> tuple[bool, tuple[str, ...]]:
+    """(valid, problems of the source itself) of one document, fast path.
+
+    A kind with no checks in code (a return package's ``customers.xml``) is
+    validated by libxml2's streaming validator, which builds no tree
+    (:mod:`exchange.xml.sax_validation`); the others by lxml, which hands
+    each record to their checks.
 
     A source that checks itself as it is read (a package member,
     :class:`exchange.package.MemberReader`) has a ``problems()`` method: it
     is asked once the document is read, and a source with problems is
     never valid, whatever the XML said.
     """
-    validation = Validation(kind)
     with opener() as source:
-        try:
-            ok = fast_valid(source, validation)
-        except MemberRefused:
-            ok = False
+        if sax_validation.available() and not has_checks(kind):
+            ok = sax_validation.stream_schema(kind.xsd).validate_source(source) is None
+        else:
+            try:
+                ok = fast_valid(source, Validation(kind))
+            except MemberRefused:
+                ok = False
         problems = source.problems() if hasattr(source, "problems") else ()
-    return ok and not problems, validation.records, problems
+    return ok and not problems, problems
 
 
 def _child(opener: Callable[[], IO[bytes]], tag: str, conn, parent: int) -> None:
@@ -87,7 +96,6 @@ def _child(opener: Callable[[], IO[bytes]], tag: str, conn, parent: int) -> None
 @dataclass(frozen=True)
 class FastResult:
     valid: bool
-    records: int  # top-level records, when valid
     problems: tuple[str, ...] = ()  # what is wrong with the source itself (a package member's size, SHA-256)
 
 
@@ -109,7 +117,7 @@ class ValidationChild:
         self._result: FastResult | None = None
 
     def result(self) -> FastResult:
-        """Whether the document is valid (fast path) and how many records it has."""
+        """Whether the document is valid (fast path), and the source's own problems."""
         if self._result is not None:
             return self._result
         try:
@@ -146,6 +154,18 @@ def _output_child(read_fd: int, write_fds: tuple[int, ...], xsd: str, tags: tupl
     _yield_to_parent()
     for fd in write_fds:  # the parent's ends, inherited by the fork: EOF needs them closed here
         os.close(fd)
+    if sax_validation.available():
+        error = sax_validation.stream_schema(xsd).validate_fd(read_fd)
+        os.close(read_fd)
+    else:
+        error = _pull_parser_problem(read_fd, xsd, tags)
+    conn.send(error)
+    conn.close()
+
+
+def _pull_parser_problem(read_fd: int, xsd: str, tags: tuple[str, ...]) -> str | None:
+    """The output check where libxml2's streaming validator is out of reach: lxml's
+    parser with the schema, building a tree of each record and trimming it."""
     from lxml import etree
 
     from exchange.xml import safe
@@ -179,8 +199,7 @@ def _output_child(read_fd: int, write_fds: tuple[int, ...], xsd: str, tags: tupl
             error = str(problem)
     if error is None and not complete:  # see validate.fast_valid: a cut-off end may pass silently
         error = "the document ends before its root element is closed"
-    conn.send(error)
-    conn.close()
+    return error
 
 
 class OutputValidation:

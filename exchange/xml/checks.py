@@ -203,6 +203,11 @@ _CHECKERS: dict[str, Callable[[], RecordChecker]] = {
 }
 
 
+def has_checks(kind: DocumentKind) -> bool:
+    """Whether the records of ``kind`` have checks in code besides the schema."""
+    return kind.tag in _CHECKERS
+
+
 def checker_for(kind: DocumentKind) -> RecordChecker:
     """A fresh checker (with empty memory of keys) for one document."""
     return _CHECKERS.get(kind.tag, RecordChecker)()
