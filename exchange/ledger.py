@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cache, lru_cache
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -208,6 +209,7 @@ class Ledger:
         self._create()
         self._writer: SerialWorker | None = None
         self._reader: sqlite3.Connection | None = None
+        self._created: CreatedIds | None = None
 
     def _create(self) -> None:
         if "key" not in self._columns("mobile_ids"):
@@ -253,17 +255,26 @@ class Ledger:
         state committed before this file: correct, because an export names
         each customer once, so no lookup depends on the file's own writes.
         :meth:`known_mobile_ids` does depend on them (R12) and queues behind
-        them on the write connection.
+        them on the write connection. The mobileIds created are inserted in
+        chunks sorted by key (:class:`CreatedIds`), the last when the block
+        ends without an error.
         """
         if self._reader is None:
             self._reader = sqlite3.connect(self.path, isolation_level=None, timeout=30,
                                            check_same_thread=False)
         self._writer = SerialWorker("ledger-writer", depth=64)
+        self._created = CreatedIds(self._insert_created)
         try:
             yield
+        except BaseException:
+            self._created = None  # the transaction is rolled back: nothing more to insert
+            raise
+        else:
+            self._writer.submit(self.write_created)
         finally:
             writer, self._writer = self._writer, None
             writer.close()
+            self._created = None
 
     def _insert(self, into: str, constants: tuple, rows: list) -> None:
         """``into`` (``INSERT INTO table (columns)``) for all ``rows``, each row
@@ -423,7 +434,10 @@ class Ledger:
         def organizations() -> dict[str, bool]:
             rows = self.db.execute("SELECT mobile_id, organization FROM mobile_ids "
                                    "WHERE key IN (SELECT value FROM json_each(?))", (keys,))
-            return {mobile_id: bool(organization) for mobile_id, organization in rows if mobile_id in wanted}
+            found = {mobile_id: bool(organization) for mobile_id, organization in rows if mobile_id in wanted}
+            if self._created is not None:
+                found.update(self._created.known(wanted))
+            return found
 
         return self.after_writes(organizations)
 
@@ -443,8 +457,22 @@ class Ledger:
         mobileId either way, and the events table's indexes would take
         hundreds of thousands of random mobileIds per big package.
         """
-        self._insert("INSERT INTO mobile_ids (channel, file_id, key, mobile_id, organization, customer, reason)",
-                     (channel, file_id), [_created_row(d) for d in created])
+        rows = [_created_row(d) for d in created]
+        if not rows:
+            return
+        if self._writer is None:
+            self._execute_insert(_CREATED_INTO, (channel, file_id), rows)
+        else:
+            self._writer.submit(self._created.add, channel, file_id, rows)
+
+    def write_created(self) -> None:
+        """Insert the mobileIds still held back (inside :meth:`bulk`, on the write
+        connection: from a call queued with :meth:`after_writes`, or at its end)."""
+        if self._created is not None:
+            self._created.flush()
+
+    def _insert_created(self, channel: str, file_id: int, rows: list) -> None:
+        self._execute_insert(_CREATED_INTO, (channel, file_id), rows)
 
     # --- transfers to and from partners -----------------------------------------
 
@@ -591,6 +619,51 @@ def _created_row(decision: Decision) -> tuple[int, str, int, str | None, str]:
     if decision.partner is None:  # a new customer: an Organization
         return mobile_key(decision.customer), decision.customer, 1, None, decision.reason
     return mobile_key(decision.partner), decision.partner, 0, decision.customer, decision.reason
+
+
+_CREATED_INTO = "INSERT INTO mobile_ids (channel, file_id, key, mobile_id, organization, customer, reason)"
+
+#: mobileIds held back before they are inserted, sorted by key. Inserted as they come, each
+#: went to a random page of the key index; sorted, most go to the page the one before went to,
+#: which SQLite finds without a search from the root: about half the cost of the inserts.
+CREATED_CHUNK = 1 << 14
+
+
+class CreatedIds:
+    """The mobileIds one file created (R12), inserted in chunks sorted by key.
+
+    Until its chunk is inserted, a mobileId is found here: :meth:`known`
+    answers for what is held back, the ledger for the rest. At most
+    :data:`CREATED_CHUNK` rows wait, so memory stays flat.
+    """
+
+    def __init__(self, insert):
+        self._insert = insert  # insert(channel, file_id, rows): rows sorted by key
+        self._rows: list[tuple] = []
+        self._organizations: dict[str, int] = {}  # mobileId -> 1 for an organization, 0 for a person
+        self._file: tuple[str, int] | None = None
+
+    def add(self, channel: str, file_id: int, rows: list[tuple]) -> None:
+        """Rows made by :func:`_created_row`."""
+        self._file = (channel, file_id)
+        self._rows.extend(rows)
+        organizations = self._organizations
+        for row in rows:
+            organizations[row[1]] = row[2]
+        if len(self._rows) >= CREATED_CHUNK:
+            self.flush()
+
+    def known(self, wanted: Iterable[str]) -> dict[str, bool]:
+        """Those of ``wanted`` held back here: mobileId -> whether it is an organization."""
+        organizations = self._organizations
+        return {m: bool(organizations[m]) for m in wanted if m in organizations}
+
+    def flush(self) -> None:
+        if self._rows:
+            self._rows.sort(key=itemgetter(0))  # by key: the index's order
+            self._insert(*self._file, self._rows)
+            self._rows = []
+            self._organizations = {}
 
 
 #: Rows per INSERT statement: a batch is split into chunks of these sizes, so a few
