@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -45,8 +45,15 @@ _SHARE = 0.54
 _WINDOW = 1 << 20
 _WINDOWS = 8
 _XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
-#: A record's start tag, right after the end of a tag (so seldom in a comment or CDATA).
-_RECORD_START = re.compile(rb">[ \t\r\n]*(<(?:[A-Za-z_][\w.-]*:)?(?:Customer|DeletedCustomer)[ \t\r\n/>])")
+
+
+def _record_start(names: tuple[str, ...]) -> re.Pattern:
+    """A top-level record's start tag, right after the end of a tag (so seldom in a comment or CDATA)."""
+    return re.compile(rb">[ \t\r\n]*(<(?:[A-Za-z_][\w.-]*:)?(?:" + "|".join(names).encode() +
+                      rb")[ \t\r\n/>])")
+
+
+_RECORD_START = _record_start(("Customer", "DeletedCustomer"))
 _DECLARATION = re.compile(rb"<\?xml[^>]*\?>")
 _ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._-]+)["']""")
 _VERSION = re.compile(rb"""version\s*=\s*["']([0-9.]+)["']""")
@@ -75,14 +82,13 @@ class Split:
 def find_split(path: Path) -> Split | None:
     """Where to cut this export in two; None when it is small or not plain UTF-8."""
     size = path.stat().st_size
-    # EXCHANGE_SPLIT_MIN_BYTES lowers the limit: the tests cut small files to cover this path.
-    if size < int(os.environ.get("EXCHANGE_SPLIT_MIN_BYTES", MIN_BYTES)):
+    if size < _min_bytes():
         return None
     with open(path, "rb") as source:
         start = source.read(_WINDOW)
         if not _plain_utf8(start):
             return None
-        head, tail = _root_tags(path)
+        head, tail = _root_tags(lambda: open(path, "rb"))
         if head is None:
             return None
         offset = int(size * _SHARE)
@@ -96,6 +102,117 @@ def find_split(path: Path) -> Split | None:
                 return None
             offset += _WINDOW - 256  # a start tag across two windows is found in the second
     return None
+
+
+def _min_bytes() -> int:
+    # EXCHANGE_SPLIT_MIN_BYTES lowers the limit: the tests cut small files to cover this path.
+    return int(os.environ.get("EXCHANGE_SPLIT_MIN_BYTES", MIN_BYTES))
+
+
+@dataclass(frozen=True)
+class StreamSplit:
+    """Where a document that can only be read from its start (a package member) is cut."""
+
+    open_source: Callable[[], IO[bytes]]
+    size: int
+    cut: int  # the offset of the second half's first record
+    head: bytes  # XML declaration and root start tag: opens the second half
+    tail: bytes  # the root's end tag: closes the first half
+
+    def first(self) -> StreamHalf:
+        return StreamHalf(self.open_source(), b"", 0, self.cut, self.tail)
+
+    def second(self) -> StreamHalf:
+        return StreamHalf(self.open_source(), self.head, self.cut, None, b"")
+
+
+def find_stream_split(open_source: Callable[[], IO[bytes]], size: int, records: tuple[str, ...],
+                      share: float = _SHARE) -> StreamSplit | None:
+    """Where to cut the document ``open_source()`` reads (``size`` bytes, as declared) in
+    two, before a top-level record named in ``records`` at about ``share`` of its bytes;
+    None when it is small or not plain UTF-8, or no such record is near there.
+
+    Reads the document up to the cut: this costs a pass over that much of it.
+    """
+    if size < _min_bytes():
+        return None
+    pattern = _record_start(records)
+    offset = int(size * share)
+    with open_source() as source:
+        start = source.read(_WINDOW)
+        if not _plain_utf8(start):
+            return None
+        head, tail = _root_tags(open_source)
+        if head is None:
+            return None
+        position = len(start)  # bytes read so far
+        window = start
+        while position < offset:  # skip to the share
+            window = source.read(_WINDOW)
+            if not window:
+                return None
+            position += len(window)
+        looked = 0
+        carry = b""  # the end of the window before: a start tag across two windows is found whole
+        base = position - len(window)  # the offset of window[0]
+        while looked < _WINDOWS:
+            text = carry + window
+            text_base = base - len(carry)
+            found = pattern.search(text, max(offset - text_base, 0))
+            if found:
+                return StreamSplit(open_source, size, text_base + found.start(1), _XML_DECLARATION + head, tail)
+            carry = text[-256:]
+            window = source.read(_WINDOW)
+            if not window:
+                return None
+            base = text_base + len(text)
+            looked += 1
+    return None
+
+
+class StreamHalf:
+    """One half of a :class:`StreamSplit` as a document: ``prefix``, the source's bytes
+    from ``start`` to ``end`` (to its end when None), ``suffix``. The bytes before
+    ``start`` are read and dropped."""
+
+    def __init__(self, source: IO[bytes], prefix: bytes, start: int, end: int | None, suffix: bytes):
+        self._source = source
+        self._skip = start
+        self._left = None if end is None else end - start
+        self._prefix = prefix
+        self._suffix = suffix
+
+    def read(self, size: int = -1) -> bytes:
+        while self._skip > 0:
+            dropped = self._source.read(min(self._skip, _READ_BLOCK))
+            if not dropped:  # shorter than the cut: the half ends early, and is not valid
+                self._skip = 0
+                self._left = 0
+            self._skip -= len(dropped)
+        if self._prefix:
+            data, self._prefix = self._prefix, b""
+            return data
+        if self._left is None or self._left > 0:
+            wanted = size if size >= 0 else _READ_BLOCK
+            if self._left is not None:
+                wanted = min(wanted, self._left)
+            data = self._source.read(wanted)
+            if data:
+                if self._left is not None:
+                    self._left -= len(data)
+                return data
+            self._left = 0
+        data, self._suffix = self._suffix, b""
+        return data
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> StreamHalf:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def _plain_utf8(start: bytes) -> bool:
@@ -113,12 +230,12 @@ def _plain_utf8(start: bytes) -> bool:
         version is not None and version.group(1) == b"1.0"
 
 
-def _root_tags(path: Path) -> tuple[bytes | None, bytes]:
+def _root_tags(open_source: Callable[[], IO[bytes]]) -> tuple[bytes | None, bytes]:
     """The root's start tag (its namespaces and attributes as parsed) and end tag;
     (None, b"") when they cannot be read (then the file is not cut, and the usual
     validation says why)."""
     try:
-        with open(path, "rb") as source:
+        with open_source() as source:
             for _event, root in safe.iterparse(source, events=("start",)):
                 copy = etree.Element(root.tag, dict(root.attrib), nsmap=root.nsmap)
                 start = etree.tostring(copy)

@@ -428,13 +428,10 @@ class Ledger:
         mobileIds it created. The caller can parse on while it runs.
         """
         wanted = set(mobile_ids)
-
-        keys = json.dumps([mobile_key(m) for m in wanted])
+        keys = mobile_keys(wanted)
 
         def organizations() -> dict[str, bool]:
-            rows = self.db.execute("SELECT mobile_id, organization FROM mobile_ids "
-                                   "WHERE key IN (SELECT value FROM json_each(?))", (keys,))
-            found = {mobile_id: bool(organization) for mobile_id, organization in rows if mobile_id in wanted}
+            found = carried_mobile_ids(self.db, keys, wanted)
             if self._created is not None:
                 found.update(self._created.known(wanted))
             return found
@@ -457,7 +454,7 @@ class Ledger:
         mobileId either way, and the events table's indexes would take
         hundreds of thousands of random mobileIds per big package.
         """
-        rows = [_created_row(d) for d in created]
+        rows = [created_row(d) for d in created]
         if not rows:
             return
         if self._writer is None:
@@ -614,11 +611,25 @@ def mobile_key(mobile_id: str) -> int:
     return key - (1 << 64) if key >= 1 << 63 else key
 
 
-def _created_row(decision: Decision) -> tuple[int, str, int, str | None, str]:
+def created_row(decision: Decision) -> tuple[int, str, int, str | None, str]:
     """(key, mobileId, organization, employer, reason) of a decision that created a record in CEE (R10)."""
     if decision.partner is None:  # a new customer: an Organization
         return mobile_key(decision.customer), decision.customer, 1, None, decision.reason
     return mobile_key(decision.partner), decision.partner, 0, decision.customer, decision.reason
+
+
+def mobile_keys(mobile_ids: Iterable[str]) -> str:
+    """The keys of these mobileIds, as the JSON array :func:`carried_mobile_ids` takes."""
+    return json.dumps([mobile_key(m) for m in mobile_ids])
+
+
+def carried_mobile_ids(db: sqlite3.Connection, keys: str, wanted: set[str], table: str = "mobile_ids"
+                       ) -> dict[str, bool]:
+    """Those of ``wanted`` (their keys: ``keys``) in ``table`` of ``db``: mobileId -> whether it is an
+    organization (R12)."""
+    rows = db.execute(f"SELECT mobile_id, organization FROM {table} WHERE key IN (SELECT value FROM json_each(?))",
+                      (keys,))
+    return {mobile_id: bool(organization) for mobile_id, organization in rows if mobile_id in wanted}
 
 
 _CREATED_INTO = "INSERT INTO mobile_ids (channel, file_id, key, mobile_id, organization, customer, reason)"
@@ -644,7 +655,7 @@ class CreatedIds:
         self._file: tuple[str, int] | None = None
 
     def add(self, channel: str, file_id: int, rows: list[tuple]) -> None:
-        """Rows made by :func:`_created_row`."""
+        """Rows made by :func:`created_row`."""
         self._file = (channel, file_id)
         self._rows.extend(rows)
         organizations = self._organizations

@@ -1,11 +1,12 @@
 """Ledger writes made in a child process, kept in a side file and taken in one go.
 
-A forked child (:mod:`exchange.second_half`) must not write to the ledger:
-the parent holds its one write transaction for the file. The child keeps
-its changes to the sent contact persons and its decisions in a spool, a
-private SQLite file without journal or indexes; once the child is done, the
-parent takes them into the ledger with a few ``INSERT ... SELECT``
-statements, in SQLite's own loop, after its own writes.
+A forked child (:mod:`exchange.second_half`, :mod:`exchange.import_second_half`)
+must not write to the ledger: the parent holds its one write transaction for
+the file. The child keeps its changes (the sent contact persons, or the
+mobileIds it created) and its decisions in a spool, a private SQLite file
+without journal; once the child is done, the parent takes them into the
+ledger with a few ``INSERT ... SELECT`` statements, in SQLite's own loop,
+after its own writes.
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from collections.abc import Iterable
 from concurrent.futures import Future
 from pathlib import Path
 
-from exchange.ledger import Ledger, event_rows, sent_partners
+from exchange.ledger import (
+    CreatedIds,
+    Ledger,
+    carried_mobile_ids,
+    created_row,
+    event_rows,
+    mobile_keys,
+    sent_partners,
+)
 from exchange.records import Decision
 from exchange.xml.checks import KeySet
 
@@ -28,7 +37,15 @@ CREATE TABLE sent (customer, partner);
 CREATE TABLE numbers (number);
 """
 
+_IMPORT_SCHEMA = """
+CREATE TABLE events (rule, subject, outcome, reason, customer, partner, code, count);
+CREATE TABLE mobile_ids (key INTEGER NOT NULL, mobile_id TEXT NOT NULL, organization INTEGER NOT NULL,
+                         customer TEXT, reason TEXT);
+CREATE INDEX mobile_ids_key ON mobile_ids (key);
+"""
+
 _EVENT_COLUMNS = "rule, subject, outcome, reason, customer, partner, code, count"
+_CREATED_COLUMNS = "key, mobile_id, organization, customer, reason"
 _PATTERN = "half-*.db"
 
 
@@ -121,3 +138,75 @@ def detach(ledger: Ledger) -> None:
         ledger.db.execute("DETACH DATABASE spool")
     except sqlite3.OperationalError:  # never attached (the file went another way)
         pass
+
+
+class ImportLedgerSpool:
+    """The ledger as the second half of a return package sees it: R12 lookups in what
+    was committed before this file and in the mobileIds this half created, writes
+    into ``path``. What the first half created is not seen here: :func:`take_import`
+    finds a mobileId both halves created."""
+
+    def __init__(self, ledger_path: Path, path: Path):
+        self.db = sqlite3.connect(ledger_path, isolation_level=None, timeout=30)
+        self.spool = sqlite3.connect(path, isolation_level=None)
+        self.spool.execute("PRAGMA journal_mode=OFF")  # a crash leaves a spool nobody takes
+        self.spool.execute("PRAGMA synchronous=OFF")
+        self.spool.executescript(_IMPORT_SCHEMA)
+        self.spool.execute("BEGIN")
+        self.created = CreatedIds(self._insert_created)
+
+    def known_mobile_ids(self, mobile_ids: Iterable[str]) -> Future:
+        wanted = set(mobile_ids)
+        keys = mobile_keys(wanted)
+        found = carried_mobile_ids(self.db, keys, wanted)
+        found.update(carried_mobile_ids(self.spool, keys, wanted))
+        found.update(self.created.known(wanted))
+        done: Future = Future()
+        done.set_result(found)
+        return done
+
+    def add_mobile_ids(self, channel: str, file_id: int, created: list[Decision]) -> None:
+        self.created.add(channel, file_id, [created_row(d) for d in created])
+
+    def _insert_created(self, _channel: str, _file_id: int, rows: list) -> None:
+        self.spool.executemany(f"INSERT INTO mobile_ids ({_CREATED_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows)
+
+    def log_decisions(self, file_id: int, decisions: Iterable[Decision]) -> None:
+        self.spool.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                               event_rows(decisions))
+
+    def close(self) -> None:
+        self.created.flush()
+        self.spool.execute("COMMIT")
+        self.spool.close()
+        self.db.close()
+
+
+def take_import(ledger: Ledger, path: Path, channel: str, file_id: int) -> Future:
+    """Take an :class:`ImportLedgerSpool` into ``ledger`` after the writes queued so far:
+    a future of None, or of a mobileId that both halves created (then nothing is taken,
+    and the file must go through in one pass: R12 would not have created it twice).
+
+    Call within the file's transaction and :meth:`Ledger.bulk`, and :func:`detach`
+    after it. A mobileId the second half did not create, it found in the ledger
+    or in its own half, as one pass would have; so the halves differ from one
+    pass only where both created the same mobileId.
+    """
+
+    def run() -> str | None:
+        ledger.write_created()  # the first half's last mobileIds, so that the check sees them all
+        db = ledger.db
+        db.execute("ATTACH DATABASE ? AS spool", (str(path),))
+        # CROSS JOIN: the spool's rows outside, each looked up in the ledger's key index.
+        both = db.execute("SELECT s.mobile_id FROM spool.mobile_ids AS s CROSS JOIN mobile_ids AS m "
+                          "ON m.key = s.key AND m.mobile_id = s.mobile_id LIMIT 1").fetchone()
+        if both is not None:
+            return both[0]
+        # In the spool's order: chunks sorted by key, cheap to insert into the key index.
+        db.execute(f"INSERT INTO mobile_ids (channel, file_id, {_CREATED_COLUMNS}) "
+                   f"SELECT ?, ?, {_CREATED_COLUMNS} FROM spool.mobile_ids ORDER BY rowid", (channel, file_id))
+        db.execute(f"INSERT INTO events (file_id, {_EVENT_COLUMNS}) "
+                   f"SELECT ?, {_EVENT_COLUMNS} FROM spool.events ORDER BY rowid", (file_id,))
+        return None
+
+    return ledger.after_writes(run)

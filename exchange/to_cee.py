@@ -11,14 +11,19 @@ The same protocol as :mod:`exchange.to_mobile`, for the way back:
    rejected (F4).
 3. A forked child validates ``customers.xml`` and verifies its size and
    SHA-256 against the manifest (F5) in one pass, while this process
-   streams it through the rules into the import document under a temporary
-   name, in one ledger transaction that also records every mobileId it
-   creates (R12). Both read the member through
-   :class:`exchange.package.MemberReader`, which stops past the declared
-   size, so a ZIP bomb costs at most that much. Organizations come first in
-   a CEE import, so persons and removals are spooled to temporary files and
-   appended after the last organization. Three more children check what is
-   written against cee-import.xsd, one per section (:class:`_SectionChecks`).
+   streams it through the rules (:mod:`exchange.import_pass`) into the
+   import document under a temporary name, in one ledger transaction that
+   also records every mobileId it creates (R12). Both read the member
+   through :class:`exchange.package.MemberReader`, which stops past the
+   declared size, so a ZIP bomb costs at most that much. Organizations come
+   first in a CEE import, so persons and removals are spooled to temporary
+   files and appended after the last organization. Three more children
+   check what is written against cee-import.xsd, one per section
+   (:class:`exchange.import_pass.SectionChecks`). A ``customers.xml`` of
+   16 MiB or more is cut in two (:func:`exchange.halves.find_stream_split`):
+   a forked child does the second half the same way
+   (:mod:`exchange.import_second_half`), and its sections and ledger
+   changes are taken after this process's own.
 4. Only if all succeed (the member's checksum first: a package that does not
    match its manifest is reported as such, whatever its XML looks like),
    and the records match the manifest, is the document
@@ -34,14 +39,16 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from exchange import halves, import_pass, ledger_spool
+from exchange.halves import HalfInvalid
+from exchange.import_second_half import ImportSecondHalf
 from exchange.ledger import utc_now
 from exchange.package import DATA_FILES, Entry, MemberRefused, check_package, open_member
-from exchange.records import NewCustomer
 from exchange.rules import inbound
 from exchange.summary import Summary
-from exchange.validation_child import OutputValidation, ValidationChild
+from exchange.validation_child import ValidationChild
 from exchange.workspace import Workspace, sha256_file, single_problem
-from exchange.xml import cee_import, returned, safe
+from exchange.xml import cee_import, safe
 from exchange.xml.report import Problem, Report
 from exchange.xml.validate import DocumentRejected, read_root, validate_document
 
@@ -50,7 +57,10 @@ log = logging.getLogger("exchange")
 DIRECTION = "from-mobile"
 DATA_FILE = "customers.xml"
 KIND = DATA_FILES[DIRECTION][DATA_FILE]
-_BATCH = 256
+_RECORDS = ("NewCustomer", "Customer")  # where customers.xml may be cut in two
+#: Where it is cut, as a share of its bytes: the child also reads the first half's bytes
+#: to skip them, and does its ledger work in its one thread, so the parent takes more.
+_SHARE = 0.57
 
 
 class _Invalid(Exception):
@@ -123,6 +133,13 @@ def process(ws: Workspace, path: Path) -> None:
             f"root element is '{root.kind.root}' ({root.kind.namespace}), expected '{KIND.root}' "
             f"({KIND.namespace})", line=root.line, column=1, member=DATA_FILE))
         return
+    split = None
+    try:
+        split = halves.find_stream_split(lambda: open_member(path, entry), entry.bytes, _RECORDS, _SHARE)
+    except MemberRefused:  # the member cannot be read that far: the pass in one piece says why
+        pass
+    if split is not None and _transform(ws, path, sha256, manifest, entry, split):
+        return
     _transform(ws, path, sha256, manifest, entry)
 
 
@@ -142,14 +159,31 @@ def _member_report(problems: tuple[str, ...]) -> Report | None:
     return report
 
 
-def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry) -> None:
+def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry,
+               split: halves.StreamSplit | None = None) -> bool:
+    """Validate and transform the package's data file into an import document, in one
+    ledger transaction; publish it, or reject the package.
+
+    With ``split``, the second half of a big ``customers.xml`` goes through a
+    forked child (:mod:`exchange.import_second_half`) while this process does
+    the first. False when the halves cannot stand for the whole (a half that
+    cannot be parsed, a mobileId created in both), with nothing left behind:
+    the caller then sends the package through in one pass.
+    """
     ledger = ws.ledger
     channel = manifest.channel
     outbox = ws.paths.outbox_cee
     outbox.mkdir(parents=True, exist_ok=True)
     temp = outbox / f".CEEIMP_{channel}_{uuid.uuid4().hex}.xml.tmp"
+    rules = import_pass.rules_for(ledger, ws.config, channel)
     validator = ValidationChild(lambda: open_member(path, entry, verify=True), KIND)
-    checker = _SectionChecks()
+    second = None
+    if split is not None:  # forked before the ledger's thread and the section checks
+        log.info("%s: customers.xml cut in two at byte %d of %d, one process per half", path.name, split.cut,
+                 split.size)
+        header = cee_import.document_open(import_id(channel, 0), channel, utc_now(), path.name, sha256)
+        second = ImportSecondHalf(split, rules, ledger.path, channel, path.name, header.encode("utf-8"))
+    checker = import_pass.SectionChecks()
     expected = entry.records
     counted = Summary()
     try:
@@ -160,14 +194,19 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry) -
             sequence = ledger.next_sequence(channel, DIRECTION)  # rolled back with the rest if invalid
             final = import_name(channel, sequence)
             try:
+                source = split.first() if split is not None else open_member(path, entry)
                 with ledger.bulk():
-                    records = _write(ws, path, entry, sha256, channel, sequence, file_id, temp, checker,
-                                     counted)
+                    records = _write(ws, path, sha256, channel, sequence, file_id, rules, temp, checker, counted,
+                                     source, second)
             except Exception as error:  # an invalid input can break the transform anywhere
                 result = validator.result()
-                if result.valid:
+                if not result.valid:
+                    raise _Invalid(_member_report(result.problems)) from error
+                if isinstance(error, HalfInvalid):
                     raise
-                raise _Invalid(_member_report(result.problems)) from error
+                if second is not None:  # a cut in the wrong place can break the first half
+                    raise HalfInvalid(f"the first half: {error}") from error
+                raise  # valid input, so this is our bug: let it surface
             result = validator.result()
             if not result.valid:
                 raise _Invalid(_member_report(result.problems))
@@ -180,42 +219,51 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry) -
                                     f"(a bug; nothing was published): {problem}")
             ledger.set_state(file_id, "claimed", sequence=sequence, output=final, temp=temp.name,
                              records=records)
+    except HalfInvalid as error:
+        log.info("%s: %s; the package goes through in one pass", path.name, error)
+        validator.stop()
+        checker.stop()
+        temp.unlink(missing_ok=True)
+        return False
     except _Invalid as invalid:
         validator.stop()
         checker.stop()
         temp.unlink(missing_ok=True)
-        report = invalid.report
-        if report is None:
-            validation = validate_document(lambda: open_member(path, entry), kind=KIND)
-            report = Report()
-            for p in validation.report.problems:
-                report.add(Problem(p.message, p.line, p.column, p.path, member=DATA_FILE))
-            report.more = validation.report.more
-            if not report:
-                report = single_problem("the data file is not valid (the precise pass found no position)",
-                                        member=DATA_FILE)
-        ws.reject(path, sha256, "mobile", report, channel=channel, kind=KIND.root)
-        return
+        if second is not None:  # before the precise pass: its child's work is of no use now
+            second.stop()
+        _reject_invalid(ws, path, sha256, entry, channel, invalid.report)
+        return True
     except BaseException:
         validator.stop()
         checker.stop()
         temp.unlink(missing_ok=True)
         raise
+    finally:
+        if second is not None:  # the transaction has ended, however: SQLite refuses to detach within it
+            ledger_spool.detach(ledger)
+            second.stop()
     ws.summary.records_read += records
     ws.summary.merge(counted)
     ws.finish(file_id, temp, outbox / final, path)
     ws.summary.files += 1
     ws.summary.imports.append(final)
     log.info("%s: %d records -> %s", path.name, records, final)
+    return True
 
 
-def _mobile_ids(batch: list) -> list[str]:
-    ids = []
-    for record in batch:
-        if isinstance(record, NewCustomer):
-            ids.append(record.mobile_id)
-        ids.extend(p.mobile_id for p in record.persons)
-    return ids
+def _reject_invalid(ws: Workspace, path: Path, sha256: str, entry: Entry, channel: str,
+                    report: Report | None) -> None:
+    """Reject a package whose data file is not valid; without a report yet, the precise pass makes one."""
+    if report is None:
+        validation = validate_document(lambda: open_member(path, entry), kind=KIND)
+        report = Report()
+        for p in validation.report.problems:
+            report.add(Problem(p.message, p.line, p.column, p.path, member=DATA_FILE))
+        report.more = validation.report.more
+        if not report:
+            report = single_problem("the data file is not valid (the precise pass found no position)",
+                                    member=DATA_FILE)
+    ws.reject(path, sha256, "mobile", report, channel=channel, kind=KIND.root)
 
 
 def _append(out, spool) -> None:
@@ -240,119 +288,34 @@ def _append(out, spool) -> None:
     out.flush()
 
 
-class _SectionChecks:
-    """cee-import.xsd checks of the import document as it is written, one child per section.
-
-    A ``CeeImport`` is its header, then its organizations, then persons, then
-    removals: a sequence of three optional, repeated elements. Persons and
-    removals wait in spools until the last organization is out; checking them
-    only as they are copied into the document would leave most of the check
-    for the end, with nothing else to do meanwhile. So each section is checked
-    as it is produced, in a document of its own with the same header: the
-    three are valid exactly when the document is.
-    """
-
-    ORGANIZATIONS, PERSONS, REMOVALS = range(3)
-
-    def __init__(self):
-        self.sections = [OutputValidation("cee-import.xsd") for _ in range(3)]
-
-    def feed(self, section: int, data: bytes) -> None:
-        self.sections[section].feed(data)
-
-    def feed_all(self, data: bytes) -> None:
-        for check in self.sections:
-            check.feed(data)
-
-    def close(self) -> str | None:
-        """None when all sections were valid, else libxml2's first message."""
-        problems = [check.close() for check in self.sections]
-        return next((p for p in problems if p is not None), None)
-
-    def stop(self) -> None:
-        for check in self.sections:
-            check.stop()
-
-
-def _write(ws: Workspace, path: Path, entry: Entry, sha256: str, channel: str, sequence: int, file_id: int,
-           temp: Path, checker: _SectionChecks, counted: Summary) -> int:
+def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, file_id: int,
+           rules: inbound.ImportRules, temp: Path, checker: import_pass.SectionChecks, counted: Summary, source,
+           second: ImportSecondHalf | None) -> int:
+    """The import document of ``source`` (the data file, or its first half with
+    ``second`` doing the other) into ``temp``, fsynced; the number of records."""
     ledger = ws.ledger
-    config = ws.config
-    occupations = ledger.occupations(channel)
-    rules = inbound.ImportRules(
-        channel=channel,
-        sales_classification=config.rules.sales_classification,
-        import_method=config.rules.import_method,
-        live_occupations=frozenset(c for c, s in occupations.items() if not s.marked_for_deletion),
-    )
-    records = 0
-    batch: list = []
-    with open(temp, "wb") as out, tempfile.TemporaryFile() as persons, tempfile.TemporaryFile() as removals:
-        def emit(stream, section: int, text: str) -> None:
-            data = text.encode("utf-8")
-            stream.write(data)
-            checker.feed(section, data)
-
-        def apply(batch: list, in_ledger) -> None:
-            """The rules over one batch, once the ledger said which of its mobileIds it knows."""
-            # R12's memory for this batch: the mobileIds an import document carried (the
-            # ledger's answer) and those earlier records of the batch create; plain sets,
-            # as the rules ask them once or twice per person.
-            carried = in_ledger.result()  # mobileId -> was an organization
-            known = set(carried)
-            organizations = {mobile_id for mobile_id, organization in carried.items() if organization}
-            decisions = []
-            organization_text, person_text, removal_text = [], [], []
-            for record in batch:
-                if isinstance(record, NewCustomer):
-                    outcome = inbound.apply_new_customer(record, known, rules, organizations)
-                else:
-                    outcome = inbound.apply_returned_customer(record, known, rules)
-                if outcome.organizations:
-                    organization_text += [cee_import.organization(o) for o in outcome.organizations]
-                person_text += [cee_import.person(p) for p in outcome.persons]
-                if outcome.removals:
-                    removal_text += [cee_import.removal(r) for r in outcome.removals]
-                known.update(outcome.created)
-                organizations.update(outcome.created_organizations)
-                decisions.extend(outcome.decisions)
-            # One write per batch and stream: small writes cost more than the data.
-            if organization_text:
-                emit(out, checker.ORGANIZATIONS, "".join(organization_text))
-            if person_text:
-                emit(persons, checker.PERSONS, "".join(person_text))
-            if removal_text:
-                emit(removals, checker.REMOVALS, "".join(removal_text))
-            # The decisions that created records are the R12 memory (mobile_ids), the rest events.
-            ledger.add_mobile_ids(channel, file_id, [d for d in decisions if d.outcome == "created"])
-            ledger.log_decisions(file_id, [d for d in decisions if d.outcome != "created"])
-            counted.count(decisions, path.name)
-
-        # A batch's R12 lookup waits in the ledger's queue behind the previous batch's
-        # mobileIds, and runs while this thread parses the next batch.
-        waiting = None  # (batch, future of its lookup)
-
-        def flush() -> None:
-            nonlocal waiting, batch
-            if waiting is not None:
-                apply(*waiting)
-            waiting = (batch, ledger.known_mobile_ids(_mobile_ids(batch))) if batch else None
-            batch = []
-
+    with source, open(temp, "wb") as out, tempfile.TemporaryFile() as persons, \
+            tempfile.TemporaryFile() as removals:
         header = cee_import.document_open(import_id(channel, sequence), channel, utc_now(), path.name,
                                           sha256).encode("utf-8")
         out.write(header)
         checker.feed_all(header)
-        with open_member(path, entry) as source:
-            for element in safe.records(source, (returned.NEW_CUSTOMER, returned.CUSTOMER)):
-                records += 1
-                batch.append(returned.new_customer(element) if element.tag == returned.NEW_CUSTOMER
-                             else returned.returned_customer(element))
-                if len(batch) >= _BATCH:
-                    flush()
-        flush()
-        flush()  # the last batch
-        for spool in (persons, removals):  # CEE imports: organizations, then persons, then removals
+        sections = import_pass.Sections(checker.writer(checker.ORGANIZATIONS, out.write),
+                                        checker.writer(checker.PERSONS, persons.write),
+                                        checker.writer(checker.REMOVALS, removals.write))
+        records = import_pass.run(safe.records(source, import_pass.RECORD_TAGS), rules, ledger, channel, file_id,
+                                  sections, counted, path.name)
+        spools = (persons, removals)
+        if second is not None:
+            half = second.take(ledger, file_id)
+            if half.output_problem is not None:
+                raise OutputInvalid(f"{path.name}: the second half's import sections do not match cee-import.xsd "
+                                    f"(a bug; nothing was published): {half.output_problem}")
+            records += half.records
+            counted.merge(half.summary)
+            _append(out, second.organizations)
+            spools = (persons, second.persons, removals, second.removals)
+        for spool in spools:  # CEE imports: organizations, then persons, then removals
             _append(out, spool)  # checked as it went into the spool
         tail = cee_import.document_close().encode("utf-8")
         out.write(tail)

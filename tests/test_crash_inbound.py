@@ -54,6 +54,11 @@ few files. Once every input is done, kills land in startup and recovery
 (``idle``). The delays are the only sleeps; every other wait polls with a
 deadline.
 
+The test runs twice: ``whole``, and ``cut`` with ``EXCHANGE_SPLIT_MIN_BYTES=1``,
+so that every package with a record past the cut's share goes through two
+processes (exchange.import_second_half) and kills also hit the second half's
+child, its spools and the take of its ledger spool.
+
 Environment: ``EXCHANGE_CRASH_SEED`` (default 20261128),
 ``EXCHANGE_CRASH_KILLS`` (default 80; at least 50 make sense).
 """
@@ -271,7 +276,10 @@ def _workload_is_stateful(ref: Path, ledger: cu.Ledger, inputs) -> None:
 
 
 @pytest.mark.slow
-def test_sigkill_on_the_way_back_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cut", [False, True], ids=["whole", "cut"])
+def test_sigkill_on_the_way_back_loses_and_duplicates_nothing(tmp_path: Path, monkeypatch, cut: bool) -> None:
+    if cut:  # every return package is cut in two, so kills also hit the second half's child (import_second_half)
+        monkeypatch.setenv("EXCHANGE_SPLIT_MIN_BYTES", "1")
     t_start = time.monotonic()
     code = cu.source_digest()
     lines: list[str] = [f"seed {SEED}, at least {MIN_KILLS} kills"]
@@ -300,6 +308,7 @@ def test_sigkill_on_the_way_back_loses_and_duplicates_nothing(tmp_path: Path) ->
     ref_runner = cu.Runner(ref, tmp_path / "logs-reference")
     rc, stderr, ref_took, arrivals = _run_observed(ref_runner, "reference")
     cu.no_traceback(stderr, "reference run")
+    assert (": customers.xml cut in two at byte" in stderr) == cut, stderr[-3000:]
     assert rc == 1, f"reference run: exit {rc}, expected 1 (one package rejected)\n{stderr[-3000:]}"
     problems: list[str] = []
     ref_ledger = _check_workspace(ref, inputs, problems)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from exchange.to_cee import _SectionChecks
+from exchange.import_pass import SectionChecks as _SectionChecks
 from exchange.xml import cee_import
 
 HEADER = cee_import.document_open("CEEIMP-MOBILE-PL-00000001", "MOBILE-PL", "2026-11-28T01:00:00Z",
