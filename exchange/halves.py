@@ -110,105 +110,147 @@ def _min_bytes() -> int:
 
 
 @dataclass(frozen=True)
-class StreamSplit:
-    """Where a document that can only be read from its start (a package member) is cut."""
+class StreamCut:
+    """How a document that can only be read from its start (a package member) is cut in two.
+
+    Where is not known in advance: finding out would cost a pass over half of
+    the document. The second half's reader, which reads that far anyway to
+    skip the first half, finds the cut (:meth:`SecondHalfReader.find`): before
+    the first top-level record in ``records`` that starts at ``offset`` or
+    after it. The first half's reader asks for it only once it has read
+    ``offset`` bytes, short of which no cut can be.
+    """
 
     open_source: Callable[[], IO[bytes]]
-    size: int
-    cut: int  # the offset of the second half's first record
+    size: int  # as declared
+    offset: int  # where the search for the cut begins
+    records: tuple[str, ...]
     head: bytes  # XML declaration and root start tag: opens the second half
     tail: bytes  # the root's end tag: closes the first half
 
-    def first(self) -> StreamHalf:
-        return StreamHalf(self.open_source(), b"", 0, self.cut, self.tail)
+    def first(self, cut: Callable[[], int | None]) -> FirstHalfReader:
+        """The first half; ``cut()`` says where it ends (None: no cut, the whole document)."""
+        return FirstHalfReader(self.open_source(), self.offset, cut, self.tail)
 
-    def second(self) -> StreamHalf:
-        return StreamHalf(self.open_source(), self.head, self.cut, None, b"")
+    def second(self) -> SecondHalfReader:
+        return SecondHalfReader(self.open_source(), self)
 
 
-def find_stream_split(open_source: Callable[[], IO[bytes]], size: int, records: tuple[str, ...],
-                      share: float = _SHARE) -> StreamSplit | None:
-    """Where to cut the document ``open_source()`` reads (``size`` bytes, as declared) in
-    two, before a top-level record named in ``records`` at about ``share`` of its bytes;
-    None when it is small or not plain UTF-8, or no such record is near there.
-
-    Reads the document up to the cut: this costs a pass over that much of it.
-    """
+def stream_cut(open_source: Callable[[], IO[bytes]], size: int, records: tuple[str, ...],
+               share: float = _SHARE) -> StreamCut | None:
+    """How to cut the document ``open_source()`` reads (``size`` bytes, as declared) in two
+    near ``share`` of its bytes; None when it is small or not plain UTF-8."""
     if size < _min_bytes():
         return None
-    pattern = _record_start(records)
-    offset = int(size * share)
     with open_source() as source:
         start = source.read(_WINDOW)
-        if not _plain_utf8(start):
-            return None
-        head, tail = _root_tags(open_source)
-        if head is None:
-            return None
-        position = len(start)  # bytes read so far
-        window = start
-        while position < offset:  # skip to the share
-            window = source.read(_WINDOW)
-            if not window:
-                return None
-            position += len(window)
-        looked = 0
-        carry = b""  # the end of the window before: a start tag across two windows is found whole
-        base = position - len(window)  # the offset of window[0]
-        while looked < _WINDOWS:
-            text = carry + window
-            text_base = base - len(carry)
-            found = pattern.search(text, max(offset - text_base, 0))
-            if found:
-                return StreamSplit(open_source, size, text_base + found.start(1), _XML_DECLARATION + head, tail)
-            carry = text[-256:]
-            window = source.read(_WINDOW)
-            if not window:
-                return None
-            base = text_base + len(text)
-            looked += 1
-    return None
+    if not _plain_utf8(start):
+        return None
+    head, tail = _root_tags(open_source)
+    if head is None:
+        return None
+    return StreamCut(open_source, size, int(size * share), records, _XML_DECLARATION + head, tail)
 
 
-class StreamHalf:
-    """One half of a :class:`StreamSplit` as a document: ``prefix``, the source's bytes
-    from ``start`` to ``end`` (to its end when None), ``suffix``. The bytes before
-    ``start`` are read and dropped."""
+def _find_cut(source: IO[bytes], offset: int, pattern: re.Pattern) -> tuple[int | None, bytes]:
+    """Read ``source`` up to the first match of ``pattern`` at ``offset`` or after it, within
+    a few windows: (the match's offset, the bytes read from there on); (None, b"") when
+    there is none."""
+    base = 0  # the offset of window[0]
+    window = source.read(_WINDOW)
+    while base + len(window) < offset:  # skip to the share
+        base += len(window)
+        window = source.read(_WINDOW)
+        if not window:
+            return None, b""
+    carry = b""  # the end of the window before: a start tag across two windows is found whole
+    for _ in range(_WINDOWS):
+        text = carry + window
+        text_base = base - len(carry)
+        found = pattern.search(text, max(offset - text_base, 0))
+        if found:
+            return text_base + found.start(1), text[found.start(1):]
+        carry = text[-256:]
+        base = text_base + len(text)
+        window = source.read(_WINDOW)
+        if not window:
+            break
+    return None, b""
 
-    def __init__(self, source: IO[bytes], prefix: bytes, start: int, end: int | None, suffix: bytes):
+
+class SecondHalfReader:
+    """The second half of a :class:`StreamCut` as a document, once :meth:`find` found the cut:
+    the XML declaration and root start tag, then the source's bytes from the cut on."""
+
+    def __init__(self, source: IO[bytes], cut: StreamCut):
         self._source = source
-        self._skip = start
-        self._left = None if end is None else end - start
-        self._prefix = prefix
-        self._suffix = suffix
+        self._spec = cut
+        self.cut: int | None = None
+        self._pending = b""
+
+    def find(self) -> int | None:
+        """Read up to the cut; where it is (None: no record near the share, no second half)."""
+        spec = self._spec
+        self.cut, rest = _find_cut(self._source, spec.offset, _record_start(spec.records))
+        if self.cut is not None:
+            self._pending = spec.head + rest
+        return self.cut
 
     def read(self, size: int = -1) -> bytes:
-        while self._skip > 0:
-            dropped = self._source.read(min(self._skip, _READ_BLOCK))
-            if not dropped:  # shorter than the cut: the half ends early, and is not valid
-                self._skip = 0
-                self._left = 0
-            self._skip -= len(dropped)
-        if self._prefix:
-            data, self._prefix = self._prefix, b""
+        if self._pending:
+            data, self._pending = self._pending, b""
             return data
-        if self._left is None or self._left > 0:
-            wanted = size if size >= 0 else _READ_BLOCK
-            if self._left is not None:
-                wanted = min(wanted, self._left)
-            data = self._source.read(wanted)
-            if data:
-                if self._left is not None:
-                    self._left -= len(data)
-                return data
-            self._left = 0
-        data, self._suffix = self._suffix, b""
+        if self.cut is None:
+            return b""
+        return self._source.read(size if size >= 0 else _READ_BLOCK)
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> SecondHalfReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FirstHalfReader:
+    """The first half of a :class:`StreamCut` as a document: the source's bytes up to the
+    cut, then the root's end tag; the whole source when there is no cut."""
+
+    def __init__(self, source: IO[bytes], offset: int, cut: Callable[[], int | None], tail: bytes):
+        self._source = source
+        self._position = 0
+        self._offset = offset
+        self._ask = cut
+        self._asked = False
+        self._end: int | None = None
+        self._tail = tail
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = size if size >= 0 else _READ_BLOCK
+        if not self._asked:
+            room = self._offset - self._position
+            if room > 0:
+                wanted = min(wanted, room)
+            else:  # no cut before here: now it matters where it is
+                self._asked = True
+                self._end = self._ask()
+                if self._end is None:
+                    self._tail = b""  # the whole document, with its own end
+        if self._end is not None:
+            wanted = min(wanted, self._end - self._position)
+        data = self._source.read(wanted) if wanted > 0 else b""
+        if data:
+            self._position += len(data)
+            return data
+        data, self._tail = self._tail, b""
         return data
 
     def close(self) -> None:
         self._source.close()
 
-    def __enter__(self) -> StreamHalf:
+    def __enter__(self) -> FirstHalfReader:
         return self
 
     def __exit__(self, *exc) -> None:

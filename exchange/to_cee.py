@@ -20,7 +20,7 @@ The same protocol as :mod:`exchange.to_mobile`, for the way back:
    files and appended after the last organization. Three more children
    check what is written against cee-import.xsd, one per section
    (:class:`exchange.import_pass.SectionChecks`). A ``customers.xml`` of
-   16 MiB or more is cut in two (:func:`exchange.halves.find_stream_split`):
+   16 MiB or more is cut in two (:func:`exchange.halves.stream_cut`):
    a forked child does the second half the same way
    (:mod:`exchange.import_second_half`), and its sections and ledger
    changes are taken after this process's own.
@@ -135,7 +135,7 @@ def process(ws: Workspace, path: Path) -> None:
         return
     split = None
     try:
-        split = halves.find_stream_split(lambda: open_member(path, entry), entry.bytes, _RECORDS, _SHARE)
+        split = halves.stream_cut(lambda: open_member(path, entry), entry.bytes, _RECORDS, _SHARE)
     except MemberRefused:  # the member cannot be read that far: the pass in one piece says why
         pass
     if split is not None and _transform(ws, path, sha256, manifest, entry, split):
@@ -160,7 +160,7 @@ def _member_report(problems: tuple[str, ...]) -> Report | None:
 
 
 def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry,
-               split: halves.StreamSplit | None = None) -> bool:
+               split: halves.StreamCut | None = None) -> bool:
     """Validate and transform the package's data file into an import document, in one
     ledger transaction; publish it, or reject the package.
 
@@ -179,8 +179,6 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry,
     validator = ValidationChild(lambda: open_member(path, entry, verify=True), KIND)
     second = None
     if split is not None:  # forked before the ledger's thread and the section checks
-        log.info("%s: customers.xml cut in two at byte %d of %d, one process per half", path.name, split.cut,
-                 split.size)
         header = cee_import.document_open(import_id(channel, 0), channel, utc_now(), path.name, sha256)
         second = ImportSecondHalf(split, rules, ledger.path, channel, path.name, header.encode("utf-8"))
     checker = import_pass.SectionChecks()
@@ -194,7 +192,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry,
             sequence = ledger.next_sequence(channel, DIRECTION)  # rolled back with the rest if invalid
             final = import_name(channel, sequence)
             try:
-                source = split.first() if split is not None else open_member(path, entry)
+                source = split.first(second.cut) if split is not None else open_member(path, entry)
                 with ledger.bulk():
                     records = _write(ws, path, sha256, channel, sequence, file_id, rules, temp, checker, counted,
                                      source, second)
@@ -306,11 +304,13 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
         records = import_pass.run(safe.records(source, import_pass.RECORD_TAGS), rules, ledger, channel, file_id,
                                   sections, counted, path.name)
         spools = (persons, removals)
+        taking = None
         if second is not None:
-            half = second.take(ledger, file_id)
+            half = second.wait()
             if half.output_problem is not None:
                 raise OutputInvalid(f"{path.name}: the second half's import sections do not match cee-import.xsd "
                                     f"(a bug; nothing was published): {half.output_problem}")
+            taking = second.take(ledger, file_id)  # on the ledger's thread, while the document is finished here
             records += half.records
             counted.merge(half.summary)
             _append(out, second.organizations)
@@ -322,4 +322,6 @@ def _write(ws: Workspace, path: Path, sha256: str, channel: str, sequence: int, 
         checker.feed_all(tail)
         out.flush()
         os.fsync(out.fileno())
+        if taking is not None:
+            second.taken(taking)
     return records

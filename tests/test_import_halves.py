@@ -1,4 +1,4 @@
-"""A big return package cut in two (exchange.halves.find_stream_split, exchange.import_second_half).
+"""A big return package cut in two (exchange.halves.stream_cut, exchange.import_second_half).
 
 Where the cut goes in a package member, and that the cut never changes an
 import document, a run summary or the ledger: not when the halves are
@@ -104,17 +104,32 @@ def assert_same(whole: InboundWorkspace, cut: InboundWorkspace) -> None:
     assert ledger_rows(cut) == ledger_rows(whole)
 
 
-def member_split(tmp_path: Path, data: bytes, share: float = 0.57) -> halves.StreamSplit | None:
+def member_halves(tmp_path: Path, data: bytes, share: float = 0.57) -> tuple[int | None, bytes, bytes] | None:
+    """(the cut, the first half, the second half) of ``data`` as a package member; None when it is not cut."""
     path = return_package(tmp_path / "p.zip", data)
     entry = check_package(path, validate_members=False, verify_members=False).manifest.entries[0]
-    return halves.find_stream_split(lambda: open_member(path, entry), entry.bytes, RECORDS, share)
+    split = halves.stream_cut(lambda: open_member(path, entry), entry.bytes, RECORDS, share)
+    if split is None:
+        return None
+    with split.second() as second_half:
+        cut = second_half.find()
+        second = read_all(second_half)
+    asked = []
+
+    def ask() -> int | None:
+        asked.append(cut)
+        return cut
+
+    with split.first(ask) as first_half:
+        first = read_all(first_half)
+    assert asked == [cut]  # once, when the first half reached the share
+    return cut, first, second
 
 
-def read_all(reader: halves.StreamHalf) -> bytes:
+def read_all(reader) -> bytes:
     parts = []
-    with reader:
-        while data := reader.read(1000):
-            parts.append(data)
+    while data := reader.read(1000):
+        parts.append(data)
     return b"".join(parts)
 
 
@@ -128,33 +143,36 @@ def cut_small(monkeypatch):
 
 def test_the_cut_goes_before_the_first_record_past_the_share(tmp_path: Path, cut_small):
     data = package_data(400)
-    split = member_split(tmp_path, data)
-    assert split.cut == data.index(b"  <", int(len(data) * 0.57)) + 2
-    assert data[split.cut:].startswith((b"<Customer ", b"<NewCustomer "))
-    first, second = read_all(split.first()), read_all(split.second())
-    assert first == data[:split.cut] + b"</ReturnedCustomers>"
+    cut, first, second = member_halves(tmp_path, data)
+    assert cut == data.index(b"  <", int(len(data) * 0.57)) + 2
+    assert data[cut:].startswith((b"<Customer ", b"<NewCustomer "))
+    assert first == data[:cut] + b"</ReturnedCustomers>"
     assert second == (b'<?xml version="1.0" encoding="UTF-8"?>\n<ReturnedCustomers xmlns="urn:cee-mobile:from-mobile:v1" '
                       b'device="TAB-017" representative="REP-03" createdAt="2026-11-27T16:45:00+01:00">'
-                      + data[split.cut:])
+                      + data[cut:])
 
 
 @pytest.mark.parametrize("share", [0.01, 0.3, 0.5, 0.9])
 def test_the_halves_hold_every_record_once_wherever_the_cut_is(tmp_path: Path, cut_small, share: float):
     data = package_data(300)
-    split = member_split(tmp_path, data, share)
-    first, second = read_all(split.first()), read_all(split.second())
+    _cut, first, second = member_halves(tmp_path, data, share)
     records = re.compile(rb'<(?:NewCustomer mobileId|Customer id)="[^"]+"')
     assert records.findall(first) + records.findall(second) == records.findall(data)
 
 
+def test_without_a_record_past_the_share_the_first_half_is_the_whole(tmp_path: Path, cut_small):
+    data = package_data(50)
+    last = data.rindex(b"  <Customer ")
+    data = data[:last] + b"</ReturnedCustomers>\n"
+    assert member_halves(tmp_path, data, share=0.999) == (None, data, b"")
+
+
 def test_a_small_or_unusual_member_is_not_cut(tmp_path: Path, monkeypatch):
     data = package_data(50)
-    assert member_split(tmp_path, data) is None  # under 16 MiB
+    assert member_halves(tmp_path, data) is None  # under 16 MiB
     monkeypatch.setenv("EXCHANGE_SPLIT_MIN_BYTES", "1")
-    assert member_split(tmp_path, data.replace(b'encoding="UTF-8"', b'encoding="ISO-8859-2"')) is None
-    assert member_split(tmp_path, data.replace(b'version="1.0"', b'version="1.1"')) is None
-    last = data.rindex(b"  <Customer ")
-    assert member_split(tmp_path, data[:last] + b"</ReturnedCustomers>\n", share=0.999) is None  # no record past it
+    assert member_halves(tmp_path, data.replace(b'encoding="UTF-8"', b'encoding="ISO-8859-2"')) is None
+    assert member_halves(tmp_path, data.replace(b'version="1.0"', b'version="1.1"')) is None
 
 
 # ------------------------------------------------------- the same outcome as one pass
