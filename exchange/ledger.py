@@ -303,13 +303,7 @@ class Ledger:
             call(*args)
 
     def _execute_insert(self, into: str, constants: tuple, rows: list) -> None:
-        width = len(rows[0])
-        done = 0
-        for size in _statement_sizes(len(rows)):
-            params = list(constants)
-            params.extend(chain.from_iterable(rows[done:done + size]))
-            self.db.execute(_values_sql(into, len(constants), width, size), params)
-            done += size
+        insert_rows(self.db, into, constants, rows)
 
     def _execute_bulk(self, sql: str, params: tuple, rows: list) -> None:
         self.db.execute(sql, (*params, _json_rows(rows)))
@@ -675,6 +669,21 @@ class CreatedIds:
             self._insert(*self._file, self._rows)
             self._rows = []
             self._organizations = {}
+
+
+def insert_rows(db: sqlite3.Connection, into: str, constants: tuple, rows: list) -> None:
+    """``into`` (``INSERT INTO table (columns)``) for all ``rows``, each row preceded by the
+    ``constants``, in a few multi-row ``VALUES`` statements: about 40 % cheaper than
+    ``executemany``, which steps and resets one statement per row."""
+    if not rows:
+        return
+    width = len(rows[0])
+    done = 0
+    for size in _statement_sizes(len(rows)):
+        params = list(constants)
+        params.extend(chain.from_iterable(rows[done:done + size]))
+        db.execute(_values_sql(into, len(constants), width, size), params)
+        done += size
 
 
 #: Rows per INSERT statement: a batch is split into chunks of these sizes, so a few

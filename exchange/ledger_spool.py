@@ -23,6 +23,7 @@ from exchange.ledger import (
     carried_mobile_ids,
     created_row,
     event_rows,
+    insert_rows,
     mobile_keys,
     sent_partners,
 )
@@ -80,21 +81,20 @@ class LedgerSpool:
         return sent_partners(self.db, channel, customers)
 
     def unsend_customers(self, channel: str, customers: list[str]) -> None:
-        self.spool.executemany("INSERT INTO unsend VALUES (?)", ((c,) for c in customers))
+        insert_rows(self.spool, "INSERT INTO unsend (customer)", (), [(c,) for c in customers])
 
     def mark_unsent(self, channel: str, pairs: list[tuple[str, str]]) -> None:
-        self.spool.executemany("INSERT INTO unsent VALUES (?, ?)", pairs)
+        insert_rows(self.spool, "INSERT INTO unsent (customer, partner)", (), pairs)
 
     def mark_sent(self, channel: str, pairs: list[tuple[str, str]]) -> None:
-        self.spool.executemany("INSERT INTO sent VALUES (?, ?)", pairs)
+        insert_rows(self.spool, "INSERT INTO sent (customer, partner)", (), pairs)
 
     def log_decisions(self, file_id: int, decisions: Iterable[Decision]) -> None:
-        self.spool.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               event_rows(decisions))
+        insert_rows(self.spool, f"INSERT INTO events ({_EVENT_COLUMNS})", (), event_rows(decisions))
 
     def keep_numbers(self, numbers: Iterable[str]) -> None:
         """Customer numbers, for the parent's check that none is also in its half."""
-        self.spool.executemany("INSERT INTO numbers VALUES (?)", ((n,) for n in numbers))
+        insert_rows(self.spool, "INSERT INTO numbers (number)", (), [(n,) for n in numbers])
 
     def close(self) -> None:
         self.spool.execute("COMMIT")
@@ -169,11 +169,10 @@ class ImportLedgerSpool:
         self.created.add(channel, file_id, [created_row(d) for d in created])
 
     def _insert_created(self, _channel: str, _file_id: int, rows: list) -> None:
-        self.spool.executemany(f"INSERT INTO mobile_ids ({_CREATED_COLUMNS}) VALUES (?, ?, ?, ?, ?)", rows)
+        insert_rows(self.spool, f"INSERT INTO mobile_ids ({_CREATED_COLUMNS})", (), rows)
 
     def log_decisions(self, file_id: int, decisions: Iterable[Decision]) -> None:
-        self.spool.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                               event_rows(decisions))
+        insert_rows(self.spool, f"INSERT INTO events ({_EVENT_COLUMNS})", (), event_rows(decisions))
 
     def close(self) -> None:
         self.created.flush()
