@@ -45,6 +45,7 @@ CREATE TABLE mobile_ids (key INTEGER NOT NULL, mobile_id TEXT NOT NULL, organiza
 CREATE INDEX mobile_ids_key ON mobile_ids (key);
 """
 
+_IMPORT_CACHE_KIB = 16 * 1024
 _EVENT_COLUMNS = "rule, subject, outcome, reason, customer, partner, code, count"
 _CREATED_COLUMNS = "key, mobile_id, organization, customer, reason"
 _PATTERN = "half-*.db"
@@ -151,6 +152,9 @@ class ImportLedgerSpool:
         self.spool = sqlite3.connect(path, isolation_level=None)
         self.spool.execute("PRAGMA journal_mode=OFF")  # a crash leaves a spool nobody takes
         self.spool.execute("PRAGMA synchronous=OFF")
+        # Its key index takes a random page for most lookups (R12); with SQLite's default 2 MiB
+        # cache, most of those were reads from the file: a fifth of the spool's SQLite time.
+        self.spool.execute(f"PRAGMA cache_size=-{_IMPORT_CACHE_KIB}")
         self.spool.executescript(_IMPORT_SCHEMA)
         self.spool.execute("BEGIN")
         self.created = CreatedIds(self._insert_created)
