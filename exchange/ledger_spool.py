@@ -149,6 +149,7 @@ class ImportLedgerSpool:
 
     def __init__(self, ledger_path: Path, path: Path):
         self.db = sqlite3.connect(ledger_path, isolation_level=None, timeout=30)
+        self.db.execute(f"PRAGMA cache_size=-{_IMPORT_CACHE_KIB}")  # the ledger's key index, as below
         self.spool = sqlite3.connect(path, isolation_level=None)
         self.spool.execute("PRAGMA journal_mode=OFF")  # a crash leaves a spool nobody takes
         self.spool.execute("PRAGMA synchronous=OFF")
