@@ -28,7 +28,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Self
 
 from lxml import etree
 
@@ -62,6 +62,21 @@ _READ_BLOCK = 1 << 20
 
 class HalfInvalid(Exception):
     """A half is not valid; the whole file must be judged the usual way."""
+
+
+class _Reader:
+    """A half as a binary stream over ``self._source``, closed with it."""
+
+    _source: IO[bytes]
+
+    def close(self) -> None:
+        self._source.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 @dataclass(frozen=True)
@@ -178,7 +193,7 @@ def _find_cut(source: IO[bytes], offset: int, pattern: re.Pattern) -> tuple[int 
     return None, b""
 
 
-class SecondHalfReader:
+class SecondHalfReader(_Reader):
     """The second half of a :class:`StreamCut` as a document, once :meth:`find` found the cut:
     the XML declaration and root start tag, then the source's bytes from the cut on."""
 
@@ -204,17 +219,9 @@ class SecondHalfReader:
             return b""
         return self._source.read(size if size >= 0 else _READ_BLOCK)
 
-    def close(self) -> None:
-        self._source.close()
-
-    def __enter__(self) -> SecondHalfReader:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
-class FirstHalfReader:
+class FirstHalfReader(_Reader):
     """The first half of a :class:`StreamCut` as a document: the source's bytes up to the
     cut, then the root's end tag; the whole source when there is no cut."""
 
@@ -247,14 +254,6 @@ class FirstHalfReader:
         data, self._tail = self._tail, b""
         return data
 
-    def close(self) -> None:
-        self._source.close()
-
-    def __enter__(self) -> FirstHalfReader:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def _plain_utf8(start: bytes) -> bool:
@@ -291,12 +290,12 @@ def _root_tags(open_source: Callable[[], IO[bytes]]) -> tuple[bytes | None, byte
     return None, b""
 
 
-class HalfReader:
+class HalfReader(_Reader):
     """One half as a document: ``prefix``, the file's bytes ``start:end``, ``suffix``."""
 
     def __init__(self, path: Path, prefix: bytes, start: int, end: int, suffix: bytes, scale: float):
-        self._file: IO[bytes] = open(path, "rb", buffering=_READ_BLOCK)
-        self._file.seek(start)
+        self._source: IO[bytes] = open(path, "rb", buffering=_READ_BLOCK)
+        self._source.seek(start)
         self._left = end - start
         self._prefix = prefix
         self._suffix = suffix
@@ -307,7 +306,7 @@ class HalfReader:
             data, self._prefix = self._prefix, b""
             return data
         if self._left > 0:
-            data = self._file.read(self._left if size < 0 else min(size, self._left))
+            data = self._source.read(self._left if size < 0 else min(size, self._left))
             if not data:  # the file shrank under us: the half ends early, and is not valid
                 self._left = 0
                 return b""
@@ -317,16 +316,7 @@ class HalfReader:
         return data
 
     def tell(self) -> int:
-        return int(self._file.tell() * self._scale)
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> HalfReader:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+        return int(self._source.tell() * self._scale)
 
 
 @dataclass
