@@ -426,8 +426,9 @@ class Ledger:
 
         def organizations() -> dict[str, bool]:
             found = carried_mobile_ids(self.db, keys, wanted)
-            if self._created is not None:
-                found.update(self._created.known(wanted))
+            created = self._created  # once: a failing file sets it to None from the other thread
+            if created is not None:
+                found.update(created.known(wanted))
             return found
 
         return self.after_writes(organizations)
@@ -459,8 +460,9 @@ class Ledger:
     def write_created(self) -> None:
         """Insert the mobileIds still held back (inside :meth:`bulk`, on the write
         connection: from a call queued with :meth:`after_writes`, or at its end)."""
-        if self._created is not None:
-            self._created.flush()
+        created = self._created
+        if created is not None:
+            created.flush()
 
     def _insert_created(self, channel: str, file_id: int, rows: list) -> None:
         self._execute_insert(_CREATED_INTO, (channel, file_id), rows)
