@@ -107,16 +107,11 @@ def find_split(path: Path) -> Split | None:
         if head is None:
             return None
         offset = int(size * _SHARE)
-        for _ in range(_WINDOWS):
-            source.seek(offset)
-            window = source.read(_WINDOW)
-            found = _RECORD_START.search(window)
-            if found:
-                return Split(path, size, offset + found.start(1), _XML_DECLARATION + head, tail)
-            if len(window) < _WINDOW:
-                return None
-            offset += _WINDOW - 256  # a start tag across two windows is found in the second
-    return None
+        source.seek(offset)  # a file is read from the share on, not up to it
+        cut, _rest = _find_cut(source, 0, _RECORD_START)
+    if cut is None:
+        return None
+    return Split(path, size, offset + cut, _XML_DECLARATION + head, tail)
 
 
 def _min_bytes() -> int:
@@ -220,7 +215,6 @@ class SecondHalfReader(_Reader):
         return self._source.read(size if size >= 0 else _READ_BLOCK)
 
 
-
 class FirstHalfReader(_Reader):
     """The first half of a :class:`StreamCut` as a document: the source's bytes up to the
     cut, then the root's end tag; the whole source when there is no cut."""
@@ -253,7 +247,6 @@ class FirstHalfReader(_Reader):
             return data
         data, self._tail = self._tail, b""
         return data
-
 
 
 def _plain_utf8(start: bytes) -> bool:
