@@ -125,7 +125,6 @@ class _Verdict:
 
     def __init__(self):
         self.problem: str | None = None
-        self.doctype = False
         self.context = None  # the validation context, to stop the parser at the first problem
 
     def error(self, _data, error) -> None:
@@ -137,7 +136,6 @@ class _Verdict:
         self._stop()
 
     def internal_subset(self, _data, _name, _public, _system) -> None:
-        self.doctype = True
         if self.problem is None:
             self.problem = "the document has a DOCTYPE, which is not allowed (F5)"
         self._stop()
