@@ -30,24 +30,25 @@ from exchange.ledger import (
 from exchange.records import Decision
 from exchange.xml.checks import KeySet
 
-_SCHEMA = """
-CREATE TABLE events (rule, subject, outcome, reason, customer, partner, code, count);
+_EVENT_COLUMNS = "rule, subject, outcome, reason, customer, partner, code, count"
+_CREATED_COLUMNS = "key, mobile_id, organization, customer, reason"
+#: The decisions of a half, in both kinds of spool: the events table's columns, without file_id.
+_EVENTS = f"CREATE TABLE events ({_EVENT_COLUMNS});"
+
+_SCHEMA = _EVENTS + """
 CREATE TABLE unsend (customer);
 CREATE TABLE unsent (customer, partner);
 CREATE TABLE sent (customer, partner);
 CREATE TABLE numbers (number);
 """
 
-_IMPORT_SCHEMA = """
-CREATE TABLE events (rule, subject, outcome, reason, customer, partner, code, count);
+_IMPORT_SCHEMA = _EVENTS + """
 CREATE TABLE mobile_ids (key INTEGER NOT NULL, mobile_id TEXT NOT NULL, organization INTEGER NOT NULL,
                          customer TEXT, reason TEXT);
 CREATE INDEX mobile_ids_key ON mobile_ids (key);
 """
 
 _IMPORT_CACHE_KIB = 16 * 1024
-_EVENT_COLUMNS = "rule, subject, outcome, reason, customer, partner, code, count"
-_CREATED_COLUMNS = "key, mobile_id, organization, customer, reason"
 _PATTERN = "half-*.db"
 
 
