@@ -184,6 +184,13 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry,
     checker = import_pass.SectionChecks()
     expected = entry.records
     counted = Summary()
+
+    def discard() -> None:
+        """Stop the validating child and the section checks, and remove the unpublished document."""
+        validator.stop()
+        checker.stop()
+        temp.unlink(missing_ok=True)
+
     try:
         with ledger.transaction():
             file_id = ledger.add_file(sha256=sha256, name=path.name, inbox="mobile", state="claimed",
@@ -219,22 +226,16 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry,
                              records=records)
     except HalfInvalid as error:
         log.info("%s: %s; the package goes through in one pass", path.name, error)
-        validator.stop()
-        checker.stop()
-        temp.unlink(missing_ok=True)
+        discard()
         return False
     except _Invalid as invalid:
-        validator.stop()
-        checker.stop()
-        temp.unlink(missing_ok=True)
+        discard()
         if second is not None:  # before the precise pass: its child's work is of no use now
             second.stop()
         _reject_invalid(ws, path, sha256, entry, channel, invalid.report)
         return True
     except BaseException:
-        validator.stop()
-        checker.stop()
-        temp.unlink(missing_ok=True)
+        discard()
         raise
     finally:
         if second is not None:  # the transaction has ended, however: SQLite refuses to detach within it
