@@ -126,19 +126,23 @@ def run(elements: Iterable[etree._Element], rules: inbound.ImportRules, ledger: 
         organizations = {mobile_id for mobile_id, organization in carried.items() if organization}
         decisions = []
         organization_text, person_text, removal_text = [], [], []
+        new_customer, returned_customer = inbound.apply_new_customer, inbound.apply_returned_customer
+        organization_xml, person_xml, removal_xml = cee_import.organization, cee_import.person, cee_import.removal
         for record in batch:
             if isinstance(record, NewCustomer):
-                outcome = inbound.apply_new_customer(record, known, rules, organizations)
+                outcome = new_customer(record, known, rules, organizations)
             else:
-                outcome = inbound.apply_returned_customer(record, known, rules)
+                outcome = returned_customer(record, known, rules)
             if outcome.organizations:
-                organization_text += [cee_import.organization(o) for o in outcome.organizations]
-            person_text += [cee_import.person(p) for p in outcome.persons]
+                organization_text += map(organization_xml, outcome.organizations)
+                organizations.update(outcome.created_organizations)
+            if outcome.persons:
+                person_text += map(person_xml, outcome.persons)
             if outcome.removals:
-                removal_text += [cee_import.removal(r) for r in outcome.removals]
-            known.update(outcome.created)
-            organizations.update(outcome.created_organizations)
-            decisions.extend(outcome.decisions)
+                removal_text += map(removal_xml, outcome.removals)
+            if outcome.created:
+                known.update(outcome.created)
+            decisions += outcome.decisions
         # One write per batch and section: small writes cost more than the data.
         if organization_text:
             sections.organizations("".join(organization_text).encode("utf-8"))
@@ -164,10 +168,11 @@ def run(elements: Iterable[etree._Element], rules: inbound.ImportRules, ledger: 
         batch = []
 
     records = 0
+    new_customer, returned_customer, new_customer_tag = returned.new_customer, returned.returned_customer, \
+        returned.NEW_CUSTOMER
     for element in elements:
         records += 1
-        batch.append(returned.new_customer(element) if element.tag == returned.NEW_CUSTOMER
-                     else returned.returned_customer(element))
+        batch.append(new_customer(element) if element.tag == new_customer_tag else returned_customer(element))
         if len(batch) >= BATCH:
             flush()
     flush()

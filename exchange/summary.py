@@ -50,11 +50,14 @@ class Summary:
     warnings_total: int = 0
 
     def count(self, decisions: Iterable[Decision], file_name: str) -> None:
-        for d in decisions:
-            if d.rule is None:
+        tally = self.rules
+        for d in decisions:  # every decision of a big file: kept to the fewest lookups
+            rule = d.rule
+            if rule is None:
                 continue
-            self.rules[f"{d.rule} {d.outcome}"] += d.count
-            if d.outcome == "warning":
+            outcome = d.outcome
+            tally[f"{rule} {outcome}"] += d.count
+            if outcome == "warning":
                 self.warnings_total += 1
                 if len(self.warnings) < MAX_WARNINGS_LISTED:
                     who = f"contact person {d.partner} of customer {d.customer}" if d.partner else \

@@ -8,7 +8,7 @@ outcome creates together with the import document.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Container
 
 from exchange.records import (
@@ -33,14 +33,24 @@ class ImportRules:
     live_occupations: frozenset[str]  # R13
 
 
-@dataclass
 class ImportOutcome:
-    organizations: list[Organization] = field(default_factory=list)
-    persons: list[Person] = field(default_factory=list)
-    removals: list[ContactPersonRemoval] = field(default_factory=list)
-    decisions: list[Decision] = field(default_factory=list)
-    created: list[str] = field(default_factory=list)  # mobileIds this outcome creates in CEE
-    created_organizations: list[str] = field(default_factory=list)  # those of them that are organizations
+    """What the rules made of one record: the CEE records, the decisions, and the mobileIds created."""
+
+    # A plain class: a dataclass's six default factories cost more than the rules of a record.
+    __slots__ = ("created", "created_organizations", "decisions", "organizations", "persons", "removals")
+
+    def __init__(self):
+        self.organizations: list[Organization] = []
+        self.persons: list[Person] = []
+        self.removals: list[ContactPersonRemoval] = []
+        self.decisions: list[Decision] = []
+        self.created: list[str] = []  # mobileIds this outcome creates in CEE
+        self.created_organizations: list[str] = []  # those of them that are organizations
+
+    def __repr__(self) -> str:
+        return (f"ImportOutcome(organizations={self.organizations!r}, persons={self.persons!r}, "
+                f"removals={self.removals!r}, decisions={self.decisions!r}, created={self.created!r}, "
+                f"created_organizations={self.created_organizations!r})")
 
 
 def external_id(mobile_id: str) -> str:
@@ -49,36 +59,52 @@ def external_id(mobile_id: str) -> str:
 
 def _communications(contacts, rules: ImportRules) -> tuple[Communication, ...]:
     """R11: Mobile sends no method; every connection gets the import method."""
-    return tuple([Communication(c.kind, rules.import_method, c.value) for c in contacts])
+    if not contacts:
+        return ()
+    method = rules.import_method
+    return tuple([Communication(c.kind, method, c.value) for c in contacts])
 
 
-def _person(person: ReturnedPerson, known: Container[str], rules: ImportRules,
-            outcome: ImportOutcome, *, customer: str | None = None, organization: str | None = None,
-            where: str) -> None:
+@dataclass(slots=True)
+class _Employer:
+    """Who the persons of one record work for (R10), worked out once per record."""
+
+    who: str  # the customer number or the new organization's mobileId, in decisions
+    employee_of: str | None  # an existing CEE customer
+    employee_of_new: str | None  # the externalId of a new organization
+    reason: str  # the R10 decision's reason
+
+    @classmethod
+    def customer(cls, number: str) -> _Employer:
+        return cls(number, number, None, f"employee of customer {number} (added on a device)")
+
+    @classmethod
+    def organization(cls, mobile_id: str) -> _Employer:
+        return cls(mobile_id, None, external_id(mobile_id),
+                   f"employee of new organization {mobile_id} (added with it on a device)")
+
+
+def _person(person: ReturnedPerson, known: Container[str], rules: ImportRules, outcome: ImportOutcome,
+            employer: _Employer) -> None:
     mobile_id = person.mobile_id
     if mobile_id in known or mobile_id in outcome.created:  # R12
         outcome.decisions.append(Decision("R12", "contact person", "not created",
-                                          f"mobileId {mobile_id} was imported before", customer=customer or organization,
-                                          partner=mobile_id))
+                                          f"mobileId {mobile_id} was imported before", employer.who, mobile_id))
         return
     occupation = person.position
     if occupation is not None and occupation not in rules.live_occupations:  # R13
         outcome.decisions.append(Decision("R13", "contact person", "warning",
                                           f"position {occupation} left out (not a live occupation of "
-                                          f"{rules.channel})", customer=customer or organization,
-                                          partner=mobile_id, code=occupation))
+                                          f"{rules.channel})", employer.who, mobile_id, occupation))
         occupation = None
     outcome.persons.append(Person(
-        external_id(mobile_id), person.surname, person.first_name, occupation,
+        f"mobile:{mobile_id}", person.surname, person.first_name, occupation,  # external_id()
         (rules.sales_classification,),  # R9
         _communications(person.contacts, rules),  # R11
-        employee_of=customer,  # R10
-        employee_of_new=external_id(organization) if organization else None,
+        employer.employee_of, employer.employee_of_new,  # R10
     ))
     outcome.created.append(mobile_id)
-    employer = f"customer {customer}" if customer else f"new organization {organization}"
-    outcome.decisions.append(Decision("R10", "contact person", "created", f"employee of {employer} {where}",
-                                      customer=customer or organization, partner=mobile_id))
+    outcome.decisions.append(Decision("R10", "contact person", "created", employer.reason, employer.who, mobile_id))
 
 
 def apply_new_customer(record: NewCustomer, known: Container[str], rules: ImportRules,
@@ -111,8 +137,10 @@ def apply_new_customer(record: NewCustomer, known: Container[str], rules: Import
         outcome.created_organizations.append(mobile_id)
         outcome.decisions.append(Decision(None, "new customer", "created",
                                           f"organization in sales channel {rules.channel}", customer=mobile_id))
-    for person in record.persons:
-        _person(person, known, rules, outcome, organization=mobile_id, where="(added with it on a device)")
+    if record.persons:
+        employer = _Employer.organization(mobile_id)
+        for person in record.persons:
+            _person(person, known, rules, outcome, employer)
     return outcome
 
 
@@ -120,8 +148,10 @@ def apply_returned_customer(record: ReturnedCustomer, known: Container[str],
                             rules: ImportRules) -> ImportOutcome:
     """R9-R14 for an existing customer: persons added and deleted on a device."""
     outcome = ImportOutcome()
-    for person in record.persons:
-        _person(person, known, rules, outcome, customer=record.id, where="(added on a device)")
+    if record.persons:
+        employer = _Employer.customer(record.id)
+        for person in record.persons:
+            _person(person, known, rules, outcome, employer)
     for partner in record.deleted_partners:  # R14
         outcome.removals.append(ContactPersonRemoval(record.id, partner))
         outcome.decisions.append(Decision("R14", "contact person", "removal", "deleted on a device",

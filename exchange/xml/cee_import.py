@@ -23,30 +23,29 @@ def _communications(items: tuple[Communication, ...]) -> str:
                     for c in items])
 
 
+# The two below run once per record of a big return package: each optional part is
+# a string of its own, "" when absent, and all go into one f-string, which costs
+# less than a list of parts and a join.
+
+
 def organization(o: Organization) -> str:
-    parts = [f'  <Organization externalId="{o.external_id}">\n    <Name>{text(o.name)}</Name>']
-    if o.tax_id is not None:
-        parts.append(f"<TaxId>{text(o.tax_id)}</TaxId>")
-    if o.address is not None:
-        parts.append(address(o.address))
-    parts.append(_communications(o.communications))
-    parts.append(f'\n    <SalesChannelAssignment salesChannel="{attr(o.sales_channel)}"/>\n  </Organization>\n')
-    return "".join(parts)
+    tax_id = "" if o.tax_id is None else f"<TaxId>{text(o.tax_id)}</TaxId>"
+    place = "" if o.address is None else address(o.address)
+    communications = _communications(o.communications) if o.communications else ""
+    return (f'  <Organization externalId="{o.external_id}">\n    <Name>{text(o.name)}</Name>{tax_id}{place}'
+            f'{communications}\n    <SalesChannelAssignment salesChannel="{attr(o.sales_channel)}"/>\n'
+            "  </Organization>\n")
 
 
 def person(p: Person) -> str:
-    parts = [f'  <Person externalId="{p.external_id}">\n    <Surname>{text(p.surname)}</Surname>']
-    if p.first_name is not None:
-        parts.append(f"<FirstName>{text(p.first_name)}</FirstName>")
-    if p.occupation is not None:
-        parts.append(f"<Occupation>{text(p.occupation)}</Occupation>")
-    parts.extend(f"<Classification>{text(c)}</Classification>" for c in p.classifications)
-    parts.append(_communications(p.communications))
-    if p.employee_of is not None:
-        parts.append(f'\n    <EmployeeOf customer="{attr(p.employee_of)}"/>\n  </Person>\n')
-    else:
-        parts.append(f'\n    <EmployeeOfNew externalId="{p.employee_of_new}"/>\n  </Person>\n')
-    return "".join(parts)
+    first = "" if p.first_name is None else f"<FirstName>{text(p.first_name)}</FirstName>"
+    occupation = "" if p.occupation is None else f"<Occupation>{text(p.occupation)}</Occupation>"
+    classifications = "".join([f"<Classification>{text(c)}</Classification>" for c in p.classifications])
+    communications = _communications(p.communications) if p.communications else ""
+    employer = (f'<EmployeeOf customer="{attr(p.employee_of)}"/>' if p.employee_of is not None
+                else f'<EmployeeOfNew externalId="{p.employee_of_new}"/>')
+    return (f'  <Person externalId="{p.external_id}">\n    <Surname>{text(p.surname)}</Surname>{first}{occupation}'
+            f"{classifications}{communications}\n    {employer}\n  </Person>\n")
 
 
 def removal(r: ContactPersonRemoval) -> str:
