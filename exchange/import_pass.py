@@ -25,7 +25,9 @@ from exchange.summary import Summary
 from exchange.validation_child import OutputValidation
 from exchange.xml import cee_import, returned
 
-BATCH = 256
+#: Records per batch. Each batch costs an R12 lookup, a few inserts and a hand-over to and
+#: from the ledger thread: 1024 ran a 200 MiB package about 5 % faster than 256.
+BATCH = 1024
 RECORD_TAGS = (returned.NEW_CUSTOMER, returned.CUSTOMER)
 
 
