@@ -65,17 +65,19 @@ def boolean(value: str | None, default: bool) -> bool:
     return value.strip() in _TRUE
 
 
-def _address(el: etree._Element) -> Address:
+def read_address(el: etree._Element, street_tag: str, postal_code_tag: str, city_tag: str,
+            country_tag: str) -> Address:
+    """An ``Address`` element as a record; the same in every format but for the namespace of its tags."""
     street = postal = city = country = None
     for child in el:
         tag = child.tag
-        if tag == STREET:
+        if tag == street_tag:
             street = token(child.text)
-        elif tag == POSTAL_CODE:
+        elif tag == postal_code_tag:
             postal = token(child.text)
-        elif tag == CITY:
+        elif tag == city_tag:
             city = token(child.text)
-        elif tag == COUNTRY:
+        elif tag == country_tag:
             country = child.text
     return Address(street, postal, city, country)
 
@@ -128,7 +130,7 @@ def customer(el: etree._Element) -> Customer:
         elif tag == TAX_ID:
             tax_id = child.text
         elif tag == ADDRESS:
-            address = _address(child)
+            address = read_address(child, STREET, POSTAL_CODE, CITY, COUNTRY)
         elif tag == REMOVED:
             removed.append(child.get("partner"))
     active = el.get("active")

@@ -5,13 +5,12 @@ from __future__ import annotations
 from lxml import etree
 
 from exchange.records import (
-    Address,
     Contact,
     NewCustomer,
     ReturnedCustomer,
     ReturnedPerson,
 )
-from exchange.xml.cee import token
+from exchange.xml.cee import read_address, token
 from exchange.xml.schemas import FROM_MOBILE
 
 _NS = f"{{{FROM_MOBILE}}}"
@@ -30,21 +29,6 @@ _STREET = _NS + "Street"
 _POSTAL_CODE = _NS + "PostalCode"
 _CITY = _NS + "City"
 _COUNTRY = _NS + "Country"
-
-
-def _address(el: etree._Element) -> Address:
-    street = postal = city = country = None
-    for child in el:
-        tag = child.tag
-        if tag == _STREET:
-            street = token(child.text)
-        elif tag == _POSTAL_CODE:
-            postal = token(child.text)
-        elif tag == _CITY:
-            city = token(child.text)
-        elif tag == _COUNTRY:
-            country = child.text
-    return Address(street, postal, city, country)
 
 
 def person(el: etree._Element) -> ReturnedPerson:
@@ -78,7 +62,7 @@ def new_customer(el: etree._Element) -> NewCustomer:
         elif tag == _TAX_ID:
             tax_id = child.text
         elif tag == _ADDRESS:
-            address = _address(child)
+            address = read_address(child, _STREET, _POSTAL_CODE, _CITY, _COUNTRY)
     return NewCustomer(el.get("mobileId"), name, tax_id, address, tuple(contacts), tuple(persons))
 
 
