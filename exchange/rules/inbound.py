@@ -98,7 +98,7 @@ def _person(person: ReturnedPerson, known: Container[str], rules: ImportRules, o
                                           f"{rules.channel})", employer.who, mobile_id, occupation))
         occupation = None
     outcome.persons.append(Person(
-        f"mobile:{mobile_id}", person.surname, person.first_name, occupation,  # external_id()
+        external_id(mobile_id), person.surname, person.first_name, occupation,
         (rules.sales_classification,),  # R9
         _communications(person.contacts, rules),  # R11
         employer.employee_of, employer.employee_of_new,  # R10

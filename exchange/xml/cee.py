@@ -66,7 +66,7 @@ def boolean(value: str | None, default: bool) -> bool:
 
 
 def read_address(el: etree._Element, street_tag: str, postal_code_tag: str, city_tag: str,
-            country_tag: str) -> Address:
+                 country_tag: str) -> Address:
     """An ``Address`` element as a record; the same in every format but for the namespace of its tags."""
     street = postal = city = country = None
     for child in el:
