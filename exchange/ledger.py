@@ -518,8 +518,7 @@ class Ledger:
 
     def log_event_rows(self, file_id: int, rows: list[list]) -> None:
         """Rows made by :func:`event_rows` (perhaps in another process)."""
-        self._insert("INSERT INTO events (file_id, rule, subject, outcome, reason, customer, partner, code, count)",
-                     (file_id,), rows)
+        self._insert(f"INSERT INTO events (file_id, {EVENT_COLUMNS})", (file_id,), rows)
 
     def start_run(self) -> int:
         with self.transaction():
@@ -629,7 +628,11 @@ def carried_mobile_ids(db: sqlite3.Connection, keys: str, wanted: set[str]) -> d
     return {mobile_id: bool(organization) for mobile_id, organization in rows if mobile_id in wanted}
 
 
-_CREATED_INTO = "INSERT INTO mobile_ids (channel, file_id, key, mobile_id, organization, customer, reason)"
+#: The columns of an events row that :func:`event_rows` makes (after its file_id).
+EVENT_COLUMNS = "rule, subject, outcome, reason, customer, partner, code, count"
+#: The columns of a mobile_ids row that :func:`created_row` makes (after its channel and file_id).
+CREATED_COLUMNS = "key, mobile_id, organization, customer, reason"
+_CREATED_INTO = f"INSERT INTO mobile_ids (channel, file_id, {CREATED_COLUMNS})"
 
 #: mobileIds held back before they are inserted, sorted by key. Inserted as they come, each
 #: went to a random page of the key index; sorted, most go to the page the one before went to,

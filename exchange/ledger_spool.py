@@ -18,6 +18,8 @@ from concurrent.futures import Future
 from pathlib import Path
 
 from exchange.ledger import (
+    CREATED_COLUMNS,
+    EVENT_COLUMNS,
     CreatedIds,
     Ledger,
     carried_mobile_ids,
@@ -30,10 +32,8 @@ from exchange.ledger import (
 from exchange.records import Decision
 from exchange.xml.checks import KeySet
 
-_EVENT_COLUMNS = "rule, subject, outcome, reason, customer, partner, code, count"
-_CREATED_COLUMNS = "key, mobile_id, organization, customer, reason"
 #: The decisions of a half, in both kinds of spool: the events table's columns, without file_id.
-_EVENTS = f"CREATE TABLE events ({_EVENT_COLUMNS});"
+_EVENTS = f"CREATE TABLE events ({EVENT_COLUMNS});"
 
 _SCHEMA = _EVENTS + """
 CREATE TABLE unsend (customer);
@@ -63,21 +63,41 @@ def remove_stale(ledger_path: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
-class LedgerSpool:
-    """The ledger as a child sees it: reads of what was committed, writes into ``path``.
+class _Spool:
+    """A child's two connections: ``db`` reads the ledger, ``spool`` takes the child's
+    writes into ``path``, in one transaction that :meth:`close` commits.
 
     Reads go through a connection of its own: the parent's must not be used
     across a fork. Like the parent's reads during a file, they see the state
     committed before this file.
     """
 
-    def __init__(self, ledger_path: Path, path: Path):
+    def __init__(self, ledger_path: Path, path: Path, schema: str, cache_kib: int | None = None):
         self.db = sqlite3.connect(ledger_path, isolation_level=None, timeout=30)
         self.spool = sqlite3.connect(path, isolation_level=None)
         self.spool.execute("PRAGMA journal_mode=OFF")  # a crash leaves a spool nobody takes
         self.spool.execute("PRAGMA synchronous=OFF")
-        self.spool.executescript(_SCHEMA)
+        if cache_kib is not None:
+            self.db.execute(f"PRAGMA cache_size=-{cache_kib}")
+            self.spool.execute(f"PRAGMA cache_size=-{cache_kib}")
+        self.spool.executescript(schema)
         self.spool.execute("BEGIN")
+
+    def log_decisions(self, file_id: int, decisions: Iterable[Decision]) -> None:
+        insert_rows(self.spool, f"INSERT INTO events ({EVENT_COLUMNS})", (), event_rows(decisions))
+
+    def close(self) -> None:
+        self.spool.execute("COMMIT")
+        self.spool.close()
+        self.db.close()
+
+
+class LedgerSpool(_Spool):
+    """The ledger as the second half of a customer export sees it: reads of what was
+    committed, writes into ``path``."""
+
+    def __init__(self, ledger_path: Path, path: Path):
+        super().__init__(ledger_path, path, _SCHEMA)
 
     def sent_partners(self, channel: str, customers: Iterable[str]) -> dict[str, set[str]]:
         return sent_partners(self.db, channel, customers)
@@ -91,17 +111,9 @@ class LedgerSpool:
     def mark_sent(self, channel: str, pairs: list[tuple[str, str]]) -> None:
         insert_rows(self.spool, "INSERT INTO sent (customer, partner)", (), pairs)
 
-    def log_decisions(self, file_id: int, decisions: Iterable[Decision]) -> None:
-        insert_rows(self.spool, f"INSERT INTO events ({_EVENT_COLUMNS})", (), event_rows(decisions))
-
     def keep_numbers(self, numbers: Iterable[str]) -> None:
         """Customer numbers, for the parent's check that none is also in its half."""
         insert_rows(self.spool, "INSERT INTO numbers (number)", (), [(n,) for n in numbers])
-
-    def close(self) -> None:
-        self.spool.execute("COMMIT")
-        self.spool.close()
-        self.db.close()
 
 
 def take(ledger: Ledger, path: Path, channel: str, file_id: int, seen: KeySet) -> Future:
@@ -127,11 +139,16 @@ def take(ledger: Ledger, path: Path, channel: str, file_id: int, seen: KeySet) -
                    "(SELECT customer, partner FROM spool.unsent)", (channel,))
         db.execute("INSERT OR IGNORE INTO sent_persons (channel, customer, partner) "
                    "SELECT ?, customer, partner FROM spool.sent ORDER BY rowid", (channel,))
-        db.execute(f"INSERT INTO events (file_id, {_EVENT_COLUMNS}) "
-                   f"SELECT ?, {_EVENT_COLUMNS} FROM spool.events ORDER BY rowid", (file_id,))
+        _take_events(db, file_id)
         return None
 
     return ledger.after_writes(run)
+
+
+def _take_events(db: sqlite3.Connection, file_id: int) -> None:
+    """The attached spool's decisions into the ledger's events, in the order they were made."""
+    db.execute(f"INSERT INTO events (file_id, {EVENT_COLUMNS}) "
+               f"SELECT ?, {EVENT_COLUMNS} FROM spool.events ORDER BY rowid", (file_id,))
 
 
 def detach(ledger: Ledger) -> None:
@@ -142,23 +159,17 @@ def detach(ledger: Ledger) -> None:
         pass
 
 
-class ImportLedgerSpool:
+class ImportLedgerSpool(_Spool):
     """The ledger as the second half of a return package sees it: R12 lookups in what
     was committed before this file and in the mobileIds this half created, writes
     into ``path``. What the first half created is not seen here: :func:`take_import`
     finds a mobileId both halves created."""
 
     def __init__(self, ledger_path: Path, path: Path):
-        self.db = sqlite3.connect(ledger_path, isolation_level=None, timeout=30)
-        self.db.execute(f"PRAGMA cache_size=-{_IMPORT_CACHE_KIB}")  # the ledger's key index, as below
-        self.spool = sqlite3.connect(path, isolation_level=None)
-        self.spool.execute("PRAGMA journal_mode=OFF")  # a crash leaves a spool nobody takes
-        self.spool.execute("PRAGMA synchronous=OFF")
-        # Its key index takes a random page for most lookups (R12); with SQLite's default 2 MiB
-        # cache, most of those were reads from the file: a fifth of the spool's SQLite time.
-        self.spool.execute(f"PRAGMA cache_size=-{_IMPORT_CACHE_KIB}")
-        self.spool.executescript(_IMPORT_SCHEMA)
-        self.spool.execute("BEGIN")
+        # The spool's key index and the ledger's take a random page for most lookups (R12); with
+        # SQLite's default 2 MiB cache, most of those were reads from the file: a fifth of the
+        # spool's SQLite time.
+        super().__init__(ledger_path, path, _IMPORT_SCHEMA, cache_kib=_IMPORT_CACHE_KIB)
         self.created = CreatedIds(self._insert_created)
 
     def known_mobile_ids(self, mobile_ids: Iterable[str]) -> Future:
@@ -175,16 +186,11 @@ class ImportLedgerSpool:
         self.created.add(channel, file_id, [created_row(d) for d in created])
 
     def _insert_created(self, _channel: str, _file_id: int, rows: list) -> None:
-        insert_rows(self.spool, f"INSERT INTO mobile_ids ({_CREATED_COLUMNS})", (), rows)
-
-    def log_decisions(self, file_id: int, decisions: Iterable[Decision]) -> None:
-        insert_rows(self.spool, f"INSERT INTO events ({_EVENT_COLUMNS})", (), event_rows(decisions))
+        insert_rows(self.spool, f"INSERT INTO mobile_ids ({CREATED_COLUMNS})", (), rows)
 
     def close(self) -> None:
         self.created.flush()
-        self.spool.execute("COMMIT")
-        self.spool.close()
-        self.db.close()
+        super().close()
 
 
 def take_import(ledger: Ledger, path: Path, channel: str, file_id: int) -> Future:
@@ -208,10 +214,9 @@ def take_import(ledger: Ledger, path: Path, channel: str, file_id: int) -> Futur
         if both is not None:
             return both[0]
         # In the spool's order: chunks sorted by key, cheap to insert into the key index.
-        db.execute(f"INSERT INTO mobile_ids (channel, file_id, {_CREATED_COLUMNS}) "
-                   f"SELECT ?, ?, {_CREATED_COLUMNS} FROM spool.mobile_ids ORDER BY rowid", (channel, file_id))
-        db.execute(f"INSERT INTO events (file_id, {_EVENT_COLUMNS}) "
-                   f"SELECT ?, {_EVENT_COLUMNS} FROM spool.events ORDER BY rowid", (file_id,))
+        db.execute(f"INSERT INTO mobile_ids (channel, file_id, {CREATED_COLUMNS}) "
+                   f"SELECT ?, ?, {CREATED_COLUMNS} FROM spool.mobile_ids ORDER BY rowid", (channel, file_id))
+        _take_events(db, file_id)
         return None
 
     return ledger.after_writes(run)
