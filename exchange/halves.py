@@ -97,21 +97,17 @@ class Split:
 def find_split(path: Path) -> Split | None:
     """Where to cut this export in two; None when it is small or not plain UTF-8."""
     size = path.stat().st_size
-    if size < _min_bytes():
+    tags = _root_if_cuttable(lambda: open(path, "rb"), size)
+    if tags is None:
         return None
+    offset = int(size * _SHARE)
     with open(path, "rb") as source:
-        start = source.read(_WINDOW)
-        if not _plain_utf8(start):
-            return None
-        head, tail = _root_tags(lambda: open(path, "rb"))
-        if head is None:
-            return None
-        offset = int(size * _SHARE)
         source.seek(offset)  # a file is read from the share on, not up to it
         cut, _rest = _find_cut(source, 0, _RECORD_START)
     if cut is None:
         return None
-    return Split(path, size, offset + cut, _XML_DECLARATION + head, tail)
+    head, tail = tags
+    return Split(path, size, offset + cut, head, tail)
 
 
 def _min_bytes() -> int:
@@ -150,6 +146,17 @@ def stream_cut(open_source: Callable[[], IO[bytes]], size: int, records: tuple[s
                share: float = _SHARE) -> StreamCut | None:
     """How to cut the document ``open_source()`` reads (``size`` bytes, as declared) in two
     near ``share`` of its bytes; None when it is small or not plain UTF-8."""
+    tags = _root_if_cuttable(open_source, size)
+    if tags is None:
+        return None
+    head, tail = tags
+    return StreamCut(open_source, size, int(size * share), records, head, tail)
+
+
+def _root_if_cuttable(open_source: Callable[[], IO[bytes]], size: int) -> tuple[bytes, bytes] | None:
+    """What opens the second half (the XML declaration and the root's start tag) and what
+    closes the first (the root's end tag), for a document worth cutting; None when it is
+    small, not plain UTF-8, or its root cannot be read."""
     if size < _min_bytes():
         return None
     with open_source() as source:
@@ -159,7 +166,7 @@ def stream_cut(open_source: Callable[[], IO[bytes]], size: int, records: tuple[s
     head, tail = _root_tags(open_source)
     if head is None:
         return None
-    return StreamCut(open_source, size, int(size * share), records, _XML_DECLARATION + head, tail)
+    return _XML_DECLARATION + head, tail
 
 
 def _find_cut(source: IO[bytes], offset: int, pattern: re.Pattern) -> tuple[int | None, bytes]:
