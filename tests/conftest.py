@@ -1,4 +1,5 @@
-"""Fixtures shared by test files: a real OpenSSH sshd for the SFTP tests.
+"""Fixtures shared by test files: a real OpenSSH sshd for the SFTP tests, and
+``cut_small``, which makes the runs cut small files in two as they cut big ones.
 
 ``sshd_binary`` makes sure ``/usr/sbin/sshd`` exists (installing
 openssh-server with apt-get once per session when it is missing; a failed
@@ -14,7 +15,13 @@ from typing import Iterator
 
 import pytest
 import sshd_util
+import workspace_util
 from sshd_util import SshKeys
+
+
+@pytest.fixture
+def cut_small(monkeypatch):
+    workspace_util.cut_small_files(monkeypatch)
 
 
 @pytest.fixture(scope="session")

@@ -60,6 +60,7 @@ from pathlib import Path
 
 import crash_util as cu
 import pytest
+from workspace_util import cut_small_files
 
 SEED = int(os.environ.get("EXCHANGE_CRASH_SEED", "20261128"))
 MIN_KILLS = int(os.environ.get("EXCHANGE_CRASH_KILLS", "80"))
@@ -208,7 +209,7 @@ def _workload_is_stateful(ledger: cu.Ledger) -> None:
 @pytest.mark.parametrize("cut", [False, True], ids=["whole", "cut"])
 def test_sigkill_at_random_moments_loses_and_duplicates_nothing(tmp_path: Path, monkeypatch, cut: bool) -> None:
     if cut:  # every customer export is cut in two, so kills also hit the second half's child (exchange.halves)
-        monkeypatch.setenv("EXCHANGE_SPLIT_MIN_BYTES", "1")
+        cut_small_files(monkeypatch)
     t_start = time.monotonic()
     code = cu.source_digest()
     lines: list[str] = [f"seed {SEED}, at least {MIN_KILLS} kills"]

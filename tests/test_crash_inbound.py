@@ -76,6 +76,7 @@ from pathlib import Path
 import crash_inbound_util as ciu
 import crash_util as cu
 import pytest
+from workspace_util import cut_small_files
 
 SEED = int(os.environ.get("EXCHANGE_CRASH_SEED", "20261128"))
 MIN_KILLS = int(os.environ.get("EXCHANGE_CRASH_KILLS", "80"))
@@ -279,7 +280,7 @@ def _workload_is_stateful(ref: Path, ledger: cu.Ledger, inputs) -> None:
 @pytest.mark.parametrize("cut", [False, True], ids=["whole", "cut"])
 def test_sigkill_on_the_way_back_loses_and_duplicates_nothing(tmp_path: Path, monkeypatch, cut: bool) -> None:
     if cut:  # every return package is cut in two, so kills also hit the second half's child (import_second_half)
-        monkeypatch.setenv("EXCHANGE_SPLIT_MIN_BYTES", "1")
+        cut_small_files(monkeypatch)
     t_start = time.monotonic()
     code = cu.source_digest()
     lines: list[str] = [f"seed {SEED}, at least {MIN_KILLS} kills"]

@@ -24,6 +24,7 @@ from workspace_util import (
     Workspace,
     customer,
     customers,
+    cut_small_files,
     deleted_customer,
     masterdata,
     method,
@@ -41,11 +42,6 @@ def export(count: int, first: int = 10001, deleted: tuple[str, ...] = (), export
         customer(str(first + i), f"Customer {i}",
                  persons=[person(str(50001 + i), f"Surname {i}", occupation="SALES_MGR", classifications=["Sales"])])
         for i in range(count)], deleted=deleted)
-
-
-@pytest.fixture
-def cut_small(monkeypatch):
-    monkeypatch.setenv("EXCHANGE_SPLIT_MIN_BYTES", "1")
 
 
 def read_half(reader: halves.HalfReader) -> bytes:
@@ -142,11 +138,8 @@ def test_a_half_that_is_cut_off_is_not_valid(tmp_path: Path, cut_small):
 def run_both(tmp_path: Path, monkeypatch, name: str, data: bytes) -> tuple[Workspace, Workspace]:
     """The same masterdata and export through a workspace that cuts and one that does not."""
     done = []
-    for label, limit in (("whole", None), ("cut", "1")):
-        if limit is None:
-            monkeypatch.delenv("EXCHANGE_SPLIT_MIN_BYTES", raising=False)
-        else:
-            monkeypatch.setenv("EXCHANGE_SPLIT_MIN_BYTES", limit)
+    for label, cut in (("whole", False), ("cut", True)):
+        cut_small_files(monkeypatch, cut)
         ws = Workspace.create(tmp_path, name=label)
         ws.drop("md.xml", MD)
         assert ws.run().returncode == 0

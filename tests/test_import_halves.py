@@ -26,7 +26,7 @@ from inbound_util import (
     return_package,
     returned,
 )
-from workspace_util import masterdata, occupation
+from workspace_util import cut_small_files, masterdata, occupation
 
 from exchange import halves, ledger_spool
 from exchange.ledger import Ledger
@@ -66,11 +66,8 @@ def run_both(tmp_path: Path, monkeypatch, data: bytes) -> tuple[InboundWorkspace
     """The same package through a workspace without the cut and one with it."""
     package = return_package(tmp_path / "RET.zip", data).read_bytes()
     workspaces = []
-    for label, limit in (("whole", None), ("cut", "1")):
-        if limit is None:
-            monkeypatch.delenv("EXCHANGE_SPLIT_MIN_BYTES", raising=False)
-        else:
-            monkeypatch.setenv("EXCHANGE_SPLIT_MIN_BYTES", limit)
+    for label, cut in (("whole", False), ("cut", True)):
+        cut_small_files(monkeypatch, cut)
         (tmp_path / label).mkdir()
         ws = InboundWorkspace.create(tmp_path / label)
         ws.drop("masterdata.xml", MD)
@@ -133,11 +130,6 @@ def read_all(reader) -> bytes:
     return b"".join(parts)
 
 
-@pytest.fixture
-def cut_small(monkeypatch):
-    monkeypatch.setenv("EXCHANGE_SPLIT_MIN_BYTES", "1")
-
-
 # ------------------------------------------------------------------ the cut
 
 
@@ -170,7 +162,7 @@ def test_without_a_record_past_the_share_the_first_half_is_the_whole(tmp_path: P
 def test_a_small_or_unusual_member_is_not_cut(tmp_path: Path, monkeypatch):
     data = package_data(50)
     assert member_halves(tmp_path, data) is None  # under 16 MiB
-    monkeypatch.setenv("EXCHANGE_SPLIT_MIN_BYTES", "1")
+    cut_small_files(monkeypatch)
     assert member_halves(tmp_path, data.replace(b'encoding="UTF-8"', b'encoding="ISO-8859-2"')) is None
     assert member_halves(tmp_path, data.replace(b'version="1.0"', b'version="1.1"')) is None
 

@@ -21,18 +21,9 @@ _one_pass_again: list[str] = []
 
 @pytest.fixture(autouse=True)
 def cut_every_package(monkeypatch):
-    monkeypatch.setenv("EXCHANGE_SPLIT_MIN_BYTES", "1")
-    real = workspace_util.run_cli
-
-    def counted(*args, **kw):
-        run = real(*args, **kw)
-        if ": customers.xml cut in two at byte" in run.stderr:
-            _cut_runs.append(run.stderr)
-        if "; the package goes through in one pass" in run.stderr:
-            _one_pass_again.append(run.stderr)
-        return run
-
-    monkeypatch.setattr(workspace_util, "run_cli", counted)
+    workspace_util.cut_small_files(monkeypatch)
+    workspace_util.keep_runs_saying(monkeypatch, {": customers.xml cut in two at byte": _cut_runs,
+                                                  "; the package goes through in one pass": _one_pass_again})
 
 
 def test_zz_the_tests_above_cut_their_packages():

@@ -19,16 +19,8 @@ _cut_runs: list[str] = []
 
 @pytest.fixture(autouse=True)
 def cut_every_export(monkeypatch):
-    monkeypatch.setenv("EXCHANGE_SPLIT_MIN_BYTES", "1")
-    real = workspace_util.run_cli
-
-    def counted(*args, **kw):
-        run = real(*args, **kw)
-        if ": cut in two at byte" in run.stderr:
-            _cut_runs.append(run.stderr)
-        return run
-
-    monkeypatch.setattr(workspace_util, "run_cli", counted)
+    workspace_util.cut_small_files(monkeypatch)
+    workspace_util.keep_runs_saying(monkeypatch, {": cut in two at byte": _cut_runs})
 
 
 def test_zz_the_tests_above_cut_their_exports():

@@ -408,6 +408,31 @@ class CliRun:
                 f"--- stderr\n{self.stderr}")
 
 
+def cut_small_files(monkeypatch, cut: bool = True) -> None:
+    """With ``cut``, the runs cut every file with a record past its share in two, as they
+    cut a big one (``EXCHANGE_SPLIT_MIN_BYTES=1``); without, only files of 16 MiB and more,
+    which a test's files are not."""
+    if cut:
+        monkeypatch.setenv("EXCHANGE_SPLIT_MIN_BYTES", "1")
+    else:
+        monkeypatch.delenv("EXCHANGE_SPLIT_MIN_BYTES", raising=False)
+
+
+def keep_runs_saying(monkeypatch, kept: dict[str, list[str]]) -> None:
+    """From now on, the stderr of every :func:`run_cli` run goes into ``kept[text]`` for each
+    ``text`` it contains (a log line's words): for counting what the runs of a module did."""
+    real = run_cli
+
+    def keeping(*args, **kw):
+        run = real(*args, **kw)
+        for text, runs in kept.items():
+            if text in run.stderr:
+                runs.append(run.stderr)
+        return run
+
+    monkeypatch.setattr(sys.modules[__name__], "run_cli", keeping)
+
+
 def cli_env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("EXCHANGE_CONFIG", None)
