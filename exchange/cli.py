@@ -7,13 +7,14 @@ with the exit code the error carries; never a traceback.
 
 from __future__ import annotations
 
+import sqlite3
 import sys
 from pathlib import Path
 
 import click
 
 from exchange import __version__
-from exchange.errors import ExchangeError
+from exchange.errors import EnvironmentFault, ExchangeError, os_fault
 
 
 class _Group(click.Group):
@@ -23,6 +24,13 @@ class _Group(click.Group):
         except ExchangeError as error:
             click.echo(f"exchange: {error}", err=True)
             ctx.exit(error.exit_code)
+        except OSError as error:  # a folder or file of the workspace failed us: one line, exit 74
+            fault = os_fault(error)
+            click.echo(f"exchange: {fault}", err=True)
+            ctx.exit(fault.exit_code)
+        except sqlite3.Error as error:
+            click.echo(f"exchange: the ledger: {error}", err=True)
+            ctx.exit(EnvironmentFault.exit_code)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -130,6 +138,9 @@ def run(ctx, settle, no_transfer):
       0   everything processed (duplicates count as processed)
       1   some input was rejected, or a transfer failed (the rest was done)
       2   usage or configuration error (nothing was touched)
+      74  an environment fault: a folder or the ledger could not be read or
+          written, or the disk is full (one line each names the path and the
+          cause; the rest of the batch was done where it could be)
       75  another run or watcher holds the workspace
     """
     from exchange import logs
@@ -234,6 +245,9 @@ def watch(ctx, settle, no_transfer, polling):
     takes each file once it has settled, polls SFTP partners every
     poll_seconds and pushes packages as soon as they exist. SIGINT/SIGTERM
     stop it after the file in hand (exit 0); outputs are never partial.
+
+    Environment faults (a folder not writable, a full disk, a broken
+    ledger) are logged, and the watcher backs off and tries again.
 
     \b
     Exit status:

@@ -54,7 +54,8 @@ CREATE TABLE IF NOT EXISTS files (
     kind TEXT,                      -- root element, e.g. CustomerExport
     export_id TEXT,
     created_at TEXT,                -- the document's createdAt
-    state TEXT NOT NULL,            -- claimed, published, archived; rejecting, rejected; duplicating, duplicate
+    state TEXT NOT NULL,            -- claimed, published, archived; rejecting, rejected; duplicating, duplicate;
+                                    -- lost (committed, but the output was gone before it was published)
     direction TEXT,
     sequence INTEGER,
     output TEXT,                    -- package or import document file name
@@ -331,6 +332,9 @@ class Ledger:
             f"SELECT {_FILE_COLUMNS} FROM files WHERE sha256 = ? AND output IS NOT NULL "
             "AND state IN ('claimed', 'published', 'archived') ORDER BY id LIMIT 1", (sha256,)).fetchone()
         return FileRow(*row) if row else None
+
+    def file(self, file_id: int) -> FileRow:
+        return FileRow(*self.db.execute(f"SELECT {_FILE_COLUMNS} FROM files WHERE id = ?", (file_id,)).fetchone())
 
     def files_in(self, *states: str) -> list[FileRow]:
         marks = ",".join("?" * len(states))

@@ -100,6 +100,7 @@ class Ready:
 
     path: Path
     created_at: datetime | None
+    channel: str | None = None  # the sales channel its root (or manifest) names, if it could be read
 
 
 def order(files: Iterable[Ready]) -> list[Ready]:

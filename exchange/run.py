@@ -57,7 +57,9 @@ def batch(config: Config, settle_seconds: float, progress: bool, partners: Mappi
 
     ``ready_files`` skips the settle step (``watch`` settles each file
     itself); ``stop`` is asked between files, so a stop request ends the
-    batch after the file in hand.
+    batch after the file in hand. Environment faults (CLI.md, exit 74) are
+    recorded in the summary where they happen and the batch goes on with
+    what does not depend on them; the run is recorded as finished either way.
     """
     prepare_folders(config)
     ledger = Ledger(config.paths.state)
@@ -66,7 +68,7 @@ def batch(config: Config, settle_seconds: float, progress: bool, partners: Mappi
         started = utc_now()
         ws.recover()
         if partners and pull:
-            transfers.pull(ws, partners, settle_seconds)
+            _contained(ws, "pulling from the partners", transfers.pull, ws, partners, settle_seconds)
         exports = pickup.candidates(config.paths.inbox_cee, ".xml")
         packages = pickup.candidates(config.paths.inbox_mobile, ".zip")
         if ready_files is None:
@@ -79,26 +81,39 @@ def batch(config: Config, settle_seconds: float, progress: bool, partners: Mappi
         ready = []
         for path in (p for p in exports if p in complete):
             root = to_mobile.read_ready_root(path)
-            ready.append(pickup.Ready(path, pickup.instant(root.attrib.get("createdAt")) if root else None))
+            attributes = root.attrib if root else {}
+            ready.append(pickup.Ready(path, pickup.instant(attributes.get("createdAt")),
+                                      attributes.get("salesChannel")))
         for item in pickup.order(ready):
             if stop():
                 break
-            to_mobile.process(ws, item.path)
-        ready = [pickup.Ready(path, pickup.instant(to_cee.manifest_created_at(path)))
-                 for path in packages if path in complete]
+            ws.take(item.path, "cee", item.channel, to_mobile.process)
+        ready = []
+        for path in (p for p in packages if p in complete):
+            created_at, channel = to_cee.manifest_facts(path)
+            ready.append(pickup.Ready(path, pickup.instant(created_at), channel))
         for item in pickup.order(ready):
             if stop():
                 break
-            to_cee.process(ws, item.path)
+            ws.take(item.path, "mobile", item.channel, to_cee.process)
         if partners and not stop():
-            transfers.push(ws, partners)
+            _contained(ws, "pushing to the partners", transfers.push, ws, partners)
         summary = ws.summary
-        retention.prune(config)
-        _write_report(config, ws.run_id, started, summary)
+        _contained(ws, "removing old archive folders and reports", retention.prune, config)
+        _contained(ws, "writing the run report", _write_report, config, ws.run_id, started, summary)
         ledger.finish_run(ws.run_id, summary.exit_code, summary.as_dict())
         return summary
     finally:
         ledger.close()
+
+
+def _contained(ws: Workspace, doing: str, step: Callable, *args) -> None:
+    """Run one step of the batch that no input depends on; an OS fault in it is
+    recorded (exit 74) and the batch goes on."""
+    try:
+        step(*args)
+    except OSError as error:
+        ws.fault(error, doing)
 
 
 def _write_report(config: Config, run_id: int, started: str, summary: Summary) -> Path:

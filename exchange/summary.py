@@ -44,7 +44,9 @@ class Summary:
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (file, first error)
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (file, the earlier file)
     left_for_next_run: list[str] = field(default_factory=list)  # still changing
+    put_back: list[tuple[str, str]] = field(default_factory=list)  # (file, why): settled, but not taken now
     transfer_errors: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)  # environment faults: one line each (exit 74)
     rules: Counter = field(default_factory=Counter)
     warnings: list[str] = field(default_factory=list)
     warnings_total: int = 0
@@ -73,6 +75,10 @@ class Summary:
 
     @property
     def exit_code(self) -> int:
+        """74 for an environment fault (it wins over 1), 1 for a rejected input or a
+        failed transfer, else 0 (CLI.md)."""
+        if self.faults:
+            return 74
         return 1 if self.rejected or self.transfer_errors else 0
 
     def as_dict(self) -> dict:
@@ -84,7 +90,9 @@ class Summary:
             "rejected": [{"file": f, "error": e} for f, e in self.rejected],
             "duplicates": [{"file": f, "duplicate_of": d} for f, d in self.duplicates],
             "left_for_next_run": self.left_for_next_run,
+            "put_back": [{"file": f, "reason": r} for f, r in self.put_back],
             "transfer_errors": self.transfer_errors,
+            "faults": self.faults,
             "rules": dict(sorted(self.rules.items())),
             "warnings": self.warnings,
             "warnings_total": self.warnings_total,
@@ -115,6 +123,10 @@ class Summary:
             out.append(f"duplicate: {name} (same content as {earlier}; archived, no output) (F2)")
         for name in self.left_for_next_run:
             out.append(f"left for the next run (still changing): {name}")
+        for name, reason in self.put_back:
+            out.append(f"left for the next run ({reason}): {name}")
         for error in self.transfer_errors:
             out.append(f"transfer failed: {error}")
+        for fault in self.faults:
+            out.append(f"fault: {fault}")
         return out

@@ -81,10 +81,14 @@ def import_id(channel: str, sequence: int) -> str:
     return f"CEEIMP-{channel}-{sequence:08d}"
 
 
-def manifest_created_at(path: Path):
-    """F3 for packages: the manifest's createdAt, read without reading data."""
-    check = check_package(path, validate_members=False, verify_members=False)
-    return check.manifest.created_at if check.manifest is not None else None
+def manifest_facts(path: Path) -> tuple[str | None, str | None]:
+    """F3 for packages: the manifest's (createdAt, salesChannel), read without reading data."""
+    try:
+        check = check_package(path, validate_members=False, verify_members=False)
+    except OSError:  # gone or unreadable: its claim says so
+        return None, None
+    manifest = check.manifest
+    return (manifest.created_at, manifest.channel) if manifest is not None else (None, None)
 
 
 def process(ws: Workspace, path: Path) -> None:
@@ -198,6 +202,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry,
                                       created_at=manifest.created_at, direction=DIRECTION, run_id=ws.run_id)
             sequence = ledger.next_sequence(channel, DIRECTION)  # rolled back with the rest if invalid
             final = import_name(channel, sequence)
+            ws.check_output_free(outbox / final, channel=channel, inbox="mobile")
             try:
                 source = split.first(second.cut) if split is not None else open_member(path, entry)
                 with ledger.bulk():
@@ -222,6 +227,7 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry,
             if problem is not None:
                 raise OutputInvalid(f"{path.name}: the import document written does not match cee-import.xsd "
                                     f"(a bug; nothing was published): {problem}")
+            ws.check_claim()  # F7: what was transformed is what was hashed
             ledger.set_state(file_id, "claimed", sequence=sequence, output=final, temp=temp.name,
                              records=records)
     except HalfInvalid as error:

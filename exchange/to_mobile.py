@@ -246,8 +246,10 @@ def _seal(ws: Workspace, path: Path, sha256: str, root: Root, channel: str, file
           entry, records: int) -> str:
     """Take the sequence number, add the manifest, fsync, mark the file claimed; the package's name."""
     ledger = ws.ledger
+    ws.check_claim()  # F7: what was transformed is what was hashed
     sequence = ledger.next_sequence(channel, DIRECTION)
     final = package_name(channel, sequence)
+    ws.check_output_free(ws.paths.outbox_mobile / final, ws.paths.sent / final, channel=channel, inbox="cee")
     manifest = manifest_xml(Manifest(
         package_id=package_id(channel, sequence), direction=DIRECTION, channel=channel,
         sequence=sequence, created_at=utc_now(),

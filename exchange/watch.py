@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -26,12 +27,14 @@ from watchdog.observers.polling import PollingObserver
 from exchange import pickup
 from exchange import transfer as transfers
 from exchange.config import Config
+from exchange.errors import EnvironmentFault, os_fault
 from exchange.lock import workspace_lock
 from exchange.run import batch, prepare_folders
 
 log = logging.getLogger("exchange")
 
 _TICK = 0.5  # seconds between looks at files that are settling
+_MAX_BACKOFF = 60.0  # the longest wait after an environment fault before the next try
 
 
 class _Wake(FileSystemEventHandler):
@@ -65,6 +68,10 @@ class Settling:
                 ready.append(path)
         self.seen = current
         return ready
+
+
+def _next_backoff(backoff: float) -> float:
+    return min(backoff * 2, _MAX_BACKOFF) if backoff else 1.0
 
 
 def watch(config: Config, settle_seconds: float | None = None, transfer: bool = True, polling: bool = False,
@@ -108,6 +115,7 @@ def _loop(config: Config, settle_seconds: float, partners, stop: threading.Event
     last_scan = 0.0
     last_poll = 0.0
     first = True
+    backoff = 0.0
     while not stop.is_set():
         now = time.monotonic()
         poll = bool(partners) and now - last_poll >= config.poll_seconds
@@ -121,10 +129,24 @@ def _loop(config: Config, settle_seconds: float, partners, stop: threading.Event
                      + pickup.candidates(config.paths.inbox_mobile, ".zip"))
             ready = settling.ready(paths, now)
             if ready or poll or first:
-                summary = batch(config, settle_seconds, False, partners, ready_files=ready, pull=poll,
-                                stop=stop.is_set)
-                for line in summary.lines() if (summary.files or summary.transfer_errors) else []:
+                try:
+                    summary = batch(config, settle_seconds, False, partners, ready_files=ready, pull=poll,
+                                    stop=stop.is_set)
+                except (EnvironmentFault, OSError, sqlite3.Error) as error:
+                    # CLI.md: watch never dies of an environment fault; it says so and tries again.
+                    fault = os_fault(error) if isinstance(error, OSError) else error
+                    backoff = _next_backoff(backoff)
+                    log.error("%s; trying again in %g s", fault, backoff)
+                    stop.wait(backoff)
+                    continue
+                for line in summary.lines() if (summary.files or summary.transfer_errors or summary.faults) else []:
                     log.info("%s", line)
+                if summary.faults:  # the inputs it stopped are still ready: not again at once
+                    backoff = _next_backoff(backoff)
+                    log.warning("faults in this batch; the next in %g s at the earliest", backoff)
+                    stop.wait(backoff)
+                else:
+                    backoff = 0.0
                 settling.seen = {p: v for p, v in settling.seen.items() if p.exists()}
             first = False
         wake.wait(_TICK if settling.seen else min(config.scan_seconds, config.poll_seconds if partners else 60))
