@@ -4,10 +4,15 @@ Every key is known: an unknown key, a value of the wrong type or a missing
 required value is a :class:`ConfigError` naming the file and the key, raised
 before anything is touched (CLI.md, "Configuration"). Relative paths are
 relative to the folder of the config file.
+
+Values that would only fail later, or quietly do harm, are refused here too
+(issue #15, "configuration that cannot hurt"): numbers must be finite and
+within bounds.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tomllib
 from dataclasses import dataclass
@@ -18,6 +23,10 @@ from exchange.errors import ConfigError
 
 CONFIG_NAME = "exchange.toml"
 DEFAULT_CHANNEL = "MOBILE-PL"
+
+#: The ceiling of every setting in seconds: a day. More is a typo, and a huge
+#: value overflows the timers it is handed to (sleep, wait, socket timeouts).
+MAX_SECONDS = 86400
 
 
 @dataclass(frozen=True)
@@ -156,16 +165,24 @@ class _Table:
             self.fail(key, "must not be empty")
         return value
 
-    def number(self, key: str, default: Any = ..., minimum: float = 0) -> float:
+    def number(self, key: str, default: Any = ..., minimum: float = 0, maximum: float | None = None) -> float:
         value = self.get(key, (int, float), default, "a number")
-        if value is not default and value < minimum:
-            self.fail(key, f"must be at least {minimum}")
-        return value
+        if value is default:
+            return value
+        # TOML has nan and inf; neither is a duration, and both pass a minimum.
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(key, f"must be a finite number, not {value!r}")
+        return self._within(key, value, minimum, maximum)
 
-    def integer(self, key: str, default: Any = ..., minimum: int = 0) -> int:
+    def integer(self, key: str, default: Any = ..., minimum: int = 0, maximum: int | None = None) -> int:
         value = self.get(key, int, default, "a whole number")
-        if value is not default and value < minimum:
+        return value if value is default else self._within(key, value, minimum, maximum)
+
+    def _within(self, key: str, value: Any, minimum: float, maximum: float | None) -> Any:
+        if value < minimum:
             self.fail(key, f"must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            self.fail(key, f"must be at most {maximum}")
         return value
 
     def strings(self, key: str, default: Any = ...) -> tuple[str, ...] | Any:
@@ -225,10 +242,11 @@ def _parse(path: Path, raw: dict) -> Config:
         p = Path(value)
         return p if p.is_absolute() else root / p
 
-    settle = top.number("settle_seconds", 2.0)
-    archive_days = top.integer("archive_days", 90, minimum=1)
-    poll = top.number("poll_seconds", 60.0, minimum=1)
-    scan = top.number("scan_seconds", 30.0, minimum=1)
+    settle = top.number("settle_seconds", 2.0, maximum=MAX_SECONDS)
+    # A century: further back than that, the cutoff date leaves the calendar.
+    archive_days = top.integer("archive_days", 90, minimum=1, maximum=36500)
+    poll = top.number("poll_seconds", 60.0, minimum=1, maximum=MAX_SECONDS)
+    scan = top.number("scan_seconds", 30.0, minimum=1, maximum=MAX_SECONDS)
 
     paths_t = top.table("paths")
     if paths_t is not None:
@@ -272,16 +290,16 @@ def _sftp(t: _Table, resolve) -> Sftp:
         known_hosts=resolve(t.text("known_hosts")),
         upload_dir=t.text("upload_dir"),
         download_dir=t.text("download_dir"),
-        port=t.integer("port", 22, minimum=1),
+        port=t.integer("port", 22, minimum=1, maximum=65535),
         done_dir=t.text("done_dir", None),
         passphrase_env=t.text("passphrase_env", None),
-        connect_timeout=t.number("connect_timeout", 15.0, minimum=0.1),
-        io_timeout=t.number("io_timeout", 60.0, minimum=0.1),
-        keepalive_seconds=t.integer("keepalive_seconds", 30, minimum=0),
-        retries=t.integer("retries", 3, minimum=0),
-        retry_backoff_seconds=t.number("retry_backoff_seconds", 2.0, minimum=0),
+        connect_timeout=t.number("connect_timeout", 15.0, minimum=0.1, maximum=MAX_SECONDS),
+        io_timeout=t.number("io_timeout", 60.0, minimum=0.1, maximum=MAX_SECONDS),
+        keepalive_seconds=t.integer("keepalive_seconds", 30, minimum=0, maximum=MAX_SECONDS),
+        # The backoff doubles on every attempt: ten retries at 2 s already wait
+        # 34 minutes in one run, and more only stall it.
+        retries=t.integer("retries", 3, minimum=0, maximum=10),
+        retry_backoff_seconds=t.number("retry_backoff_seconds", 2.0, minimum=0, maximum=MAX_SECONDS),
     )
-    if sftp.port > 65535:
-        t.fail("port", "must be at most 65535")
     t.done()
     return sftp

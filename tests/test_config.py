@@ -1,0 +1,91 @@
+"""Configuration that cannot hurt (issue #15): what exchange.toml may not say.
+
+Each refused configuration is run through the real command line in a
+workspace made by ``exchange init``: exit 2, one line on stderr naming the
+file and the key, and nothing created or changed anywhere under the test's
+folder (no ledger, no inbox folders, no typo'd folder). The accepted
+configurations next to them show that the checks refuse only what they
+should: the default layout, separate custom paths, folders still to be
+created under an existing parent, and unusual but valid channel codes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from workspace_util import Workspace, snapshot
+
+SFTP = ('\n[channels.MOBILE-PL.sftp]\nhost = "sftp.example"\nuser = "u"\nkey_file = "k"\nknown_hosts = "kh"\n'
+        'upload_dir = "/up"\ndownload_dir = "/down"\n')
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Workspace:
+    return Workspace.create(tmp_path)
+
+
+def real(path: Path) -> Path:
+    """The path as the command sees it: its working folder comes from getcwd, which resolves links."""
+    return Path(os.path.realpath(path))
+
+
+def assert_refused(ws: Workspace, message: str, command: str = "run") -> None:
+    """Exit 2 with ``message`` about the workspace's config, and nothing touched anywhere near it."""
+    around = ws.root.parent
+    before = snapshot(around)
+    run = ws.cli(command, "--settle", "0", "--no-transfer")
+    assert run.returncode == 2, str(run)
+    assert run.stdout == ""
+    assert run.stderr == f"exchange: {real(ws.config)}: {message}\n", str(run)
+    assert snapshot(around) == before
+    assert not (ws.root / ".exchange" / "state.db").exists()
+
+
+# ------------------------------------------------------------------- numbers
+
+NUMBERS = {
+    "settle_seconds nan": (lambda t: t.replace("settle_seconds = 2\n", "settle_seconds = nan\n"),
+                           "'settle_seconds' must be a finite number, not nan"),
+    "settle_seconds inf": (lambda t: t.replace("settle_seconds = 2\n", "settle_seconds = inf\n"),
+                           "'settle_seconds' must be a finite number, not inf"),
+    "settle_seconds -inf": (lambda t: t.replace("settle_seconds = 2\n", "settle_seconds = -inf\n"),
+                            "'settle_seconds' must be a finite number, not -inf"),
+    "settle_seconds over a day": (lambda t: t.replace("settle_seconds = 2\n", "settle_seconds = 86400.5\n"),
+                                  "'settle_seconds' must be at most 86400"),
+    "scan_seconds +inf": (lambda t: "scan_seconds = +inf\n" + t,
+                          "'scan_seconds' must be a finite number, not inf"),
+    "poll_seconds huge": (lambda t: "poll_seconds = 1e300\n" + t, "'poll_seconds' must be at most 86400"),
+    "archive_days past the calendar": (lambda t: "archive_days = 36501\n" + t,
+                                       "'archive_days' must be at most 36500"),
+    "sftp io_timeout nan": (lambda t: t + SFTP + "io_timeout = nan\n",
+                            "'io_timeout' in [channels.MOBILE-PL.sftp] must be a finite number, not nan"),
+    "sftp connect_timeout inf": (lambda t: t + SFTP + "connect_timeout = inf\n",
+                                 "'connect_timeout' in [channels.MOBILE-PL.sftp] must be a finite number, not inf"),
+    "sftp retry_backoff_seconds -inf": (
+        lambda t: t + SFTP + "retry_backoff_seconds = -inf\n",
+        "'retry_backoff_seconds' in [channels.MOBILE-PL.sftp] must be a finite number, not -inf"),
+    "sftp keepalive_seconds over a day": (
+        lambda t: t + SFTP + "keepalive_seconds = 86401\n",
+        "'keepalive_seconds' in [channels.MOBILE-PL.sftp] must be at most 86400"),
+    "sftp retries": (lambda t: t + SFTP + "retries = 11\n",
+                     "'retries' in [channels.MOBILE-PL.sftp] must be at most 10"),
+    "sftp port": (lambda t: t + SFTP + "port = 65536\n", "'port' in [channels.MOBILE-PL.sftp] must be at most 65535"),
+}
+
+
+@pytest.mark.parametrize("case", NUMBERS)
+def test_a_number_that_is_not_finite_or_out_of_bounds_is_refused(ws: Workspace, case):
+    change, message = NUMBERS[case]
+    ws.edit_config(change)
+    assert_refused(ws, message)
+
+
+def test_numbers_at_their_bounds_are_accepted(ws: Workspace):
+    ws.edit_config(lambda t: "archive_days = 36500\nscan_seconds = 86400\npoll_seconds = 1\n"
+                   + t.replace("settle_seconds = 2\n", "settle_seconds = 0.0\n")
+                   + SFTP + "retries = 10\nport = 65535\nio_timeout = 86400.0\nretry_backoff_seconds = 0\n")
+    run = ws.run(0, "--no-transfer")
+    assert run.returncode == 0, str(run)
