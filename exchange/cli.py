@@ -95,13 +95,12 @@ def init(directory, channel):
     inbox/archive, inbox/rejected, outbox/mobile, outbox/cee and .exchange.
     Never overwrites: exit 2 if exchange.toml already exists.
     """
-    import re
-
+    from exchange.config import CHANNEL_NAME_RULE, valid_channel_name
     from exchange.errors import UsageError
     from exchange.init import init_workspace
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}", channel):
-        raise UsageError(f"--channel {channel!r} is not a valid sales channel code (1-32 of A-Z a-z 0-9 _ . -)")
+    if not valid_channel_name(channel):
+        raise UsageError(f"--channel {channel!r} is not a valid sales channel code ({CHANNEL_NAME_RULE})")
     path = init_workspace(directory, channel)
     click.echo(f"created {path}; put CEE exports into {directory / 'inbox' / 'cee'} and run 'exchange run'")
 

@@ -7,13 +7,14 @@ relative to the folder of the config file.
 
 Values that would only fail later, or quietly do harm, are refused here too
 (issue #15, "configuration that cannot hurt"): numbers must be finite and
-within bounds.
+within bounds, and channel names must be codes that are safe in file names.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,9 +25,19 @@ from exchange.errors import ConfigError
 CONFIG_NAME = "exchange.toml"
 DEFAULT_CHANNEL = "MOBILE-PL"
 
+#: A sales channel code: the XSD's Code type (xsd/common.xsd). The one rule for
+#: `init --channel` and the [channels.NAME] tables, because the name goes into
+#: file names (MOB_<channel>_<sequence>.zip) and must not carry a path.
+CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}")
+CHANNEL_NAME_RULE = "1-32 of A-Z a-z 0-9 _ . -, starting with a letter or digit"
+
 #: The ceiling of every setting in seconds: a day. More is a typo, and a huge
 #: value overflows the timers it is handed to (sleep, wait, socket timeouts).
 MAX_SECONDS = 86400
+
+
+def valid_channel_name(name: str) -> bool:
+    return CHANNEL_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -270,6 +281,9 @@ def _parse(path: Path, raw: dict) -> Config:
     channels_t = top.table("channels", required=True)
     channels: dict[str, Channel] = {}
     for name in channels_t.data:
+        if not valid_channel_name(name):
+            raise ConfigError(f"{path}: channel {name!r} in [channels] is not a valid sales channel code "
+                              f"({CHANNEL_NAME_RULE})")
         table = channels_t.table(name)
         methods = table.strings("displayed_methods", None)
         sftp_t = table.table("sftp")

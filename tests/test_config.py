@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from workspace_util import Workspace, snapshot
+from workspace_util import Workspace, run_cli, snapshot
 
+RULE = "1-32 of A-Z a-z 0-9 _ . -, starting with a letter or digit"
 SFTP = ('\n[channels.MOBILE-PL.sftp]\nhost = "sftp.example"\nuser = "u"\nkey_file = "k"\nknown_hosts = "kh"\n'
         'upload_dir = "/up"\ndownload_dir = "/down"\n')
 
@@ -88,4 +89,40 @@ def test_numbers_at_their_bounds_are_accepted(ws: Workspace):
                    + t.replace("settle_seconds = 2\n", "settle_seconds = 0.0\n")
                    + SFTP + "retries = 10\nport = 65535\nio_timeout = 86400.0\nretry_backoff_seconds = 0\n")
     run = ws.run(0, "--no-transfer")
+    assert run.returncode == 0, str(run)
+
+
+# ------------------------------------------------------------ channel names
+
+BAD_CHANNELS = {
+    "a space": ('"MOBILE PL"', "MOBILE PL"),
+    "a slash": ('"MOBILE/PL"', "MOBILE/PL"),
+    "a way up": ('"../x"', "../x"),
+    "33 characters": ("A" * 33, "A" * 33),
+    "a leading dot": ('".MOBILE"', ".MOBILE"),
+    "a leading dash": ("-MOBILE", "-MOBILE"),
+    "empty": ('""', ""),
+    "not ASCII": ('"MOBILE-ŁÓDŹ"', "MOBILE-ŁÓDŹ"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_CHANNELS)
+def test_a_channel_name_that_init_would_refuse_is_refused(ws: Workspace, case):
+    key, name = BAD_CHANNELS[case]
+    ws.edit_config(lambda t: t.replace("[channels.MOBILE-PL]\n", f"[channels.{key}]\n"))
+    assert_refused(ws, f"channel {name!r} in [channels] is not a valid sales channel code ({RULE})")
+
+
+def test_init_refuses_the_same_names_in_the_same_words(tmp_path: Path):
+    run = run_cli("init", "w", "--channel", "../x", cwd=tmp_path)
+    assert run.returncode == 2, str(run)
+    assert run.stdout == ""
+    assert run.stderr == f"exchange: --channel '../x' is not a valid sales channel code ({RULE})\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unusual_but_valid_channel_names_are_accepted(ws: Workspace):
+    longest = "A" * 32
+    ws.edit_config(lambda t: t + f'\n[channels."MOBILE.PL_2"]\n\n[channels.{longest}]\n\n[channels.9]\n')
+    run = ws.run()
     assert run.returncode == 0, str(run)
