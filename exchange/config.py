@@ -7,7 +7,9 @@ relative to the folder of the config file.
 
 Values that would only fail later, or quietly do harm, are refused here too
 (issue #15, "configuration that cannot hurt"): numbers must be finite and
-within bounds, and channel names must be codes that are safe in file names.
+within bounds, channel names must be codes that are safe in file names, the
+inbox, outbox and state folder must be separate, and a configured folder's
+parent must exist (a typo would otherwise be created and watched for ever).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exchange.errors import ConfigError
+from exchange.errors import ConfigError, os_fault
 
 CONFIG_NAME = "exchange.toml"
 DEFAULT_CHANNEL = "MOBILE-PL"
@@ -259,13 +261,12 @@ def _parse(path: Path, raw: dict) -> Config:
     poll = top.number("poll_seconds", 60.0, minimum=1, maximum=MAX_SECONDS)
     scan = top.number("scan_seconds", 30.0, minimum=1, maximum=MAX_SECONDS)
 
-    paths_t = top.table("paths")
-    if paths_t is not None:
-        paths = Paths(resolve(paths_t.text("inbox", "inbox")), resolve(paths_t.text("outbox", "outbox")),
-                      resolve(paths_t.text("state", ".exchange/state.db")))
-        paths_t.done()
-    else:
-        paths = Paths(root / "inbox", root / "outbox", root / ".exchange" / "state.db")
+    # A missing [paths] is checked like an empty one: the defaults are paths too.
+    paths_t = top.table("paths") or _Table(path, "paths", {})
+    paths = Paths(resolve(paths_t.text("inbox", "inbox")), resolve(paths_t.text("outbox", "outbox")),
+                  resolve(paths_t.text("state", ".exchange/state.db")))
+    paths_t.done()
+    _check_paths(paths_t, paths)
 
     rules_t = top.table("rules")
     rules = Rules()
@@ -294,6 +295,42 @@ def _parse(path: Path, raw: dict) -> Config:
         channels_t.fail(None, "must hold at least one channel table, e.g. [channels.MOBILE-PL]")
     top.done()
     return Config(path, paths, rules, channels, settle, archive_days, poll, scan)
+
+
+def _check_paths(t: _Table, paths: Paths) -> None:
+    """The inbox, the outbox and the state folder: each under an existing
+    folder, and none the same as or inside another."""
+    # Only the folder a configured path names may be missing (it is created as
+    # a workspace's folders are); a missing parent is a typo, which would be
+    # created and then watched for ever, "0 files" every run.
+    for key, folder in (("inbox", paths.inbox), ("outbox", paths.outbox), ("state", paths.state.parent)):
+        parent = folder.parent
+        try:
+            if parent.is_dir():
+                continue
+        except OSError as error:  # e.g. a folder on the way that may not be searched
+            raise os_fault(error, f"{t.file}: checking {t.where(key)}") from None
+        configured = getattr(paths, key)
+        whose = "its parent folder" if key != "state" else "the parent folder of its folder"
+        problem = "is not a folder; fix the path" if parent.exists() else \
+            "does not exist; create it, or fix the path"
+        t.fail(key, f"is {configured}, but {whose}, {parent}, {problem}")
+    # A run reads the inbox and writes the outbox and the state folder: were one
+    # inside another, it would take its own outputs (or reports) as inputs, or
+    # archive its outputs. Resolved, so that a symbolic link hides nothing.
+    folders = [("inbox", paths.inbox.resolve(), ""), ("outbox", paths.outbox.resolve(), ""),
+               ("state", paths.state.parent.resolve(), "state folder ")]
+    for i, (key_a, a, what_a) in enumerate(folders):
+        for key_b, b, what_b in folders[i + 1:]:
+            if a == b or a.is_relative_to(b):
+                inner, outer = (key_a, a, what_a), (key_b, b, what_b)
+            elif b.is_relative_to(a):
+                inner, outer = (key_b, b, what_b), (key_a, a, what_a)
+            else:
+                continue
+            relation = "is the same folder as" if a == b else "is inside"
+            t.fail(inner[0], f"({inner[2]}{inner[1]}) {relation} '{outer[0]}' in [paths] ({outer[2]}{outer[1]}); "
+                             "inbox, outbox and the state folder must be separate folders, none inside another")
 
 
 def _sftp(t: _Table, resolve) -> Sftp:
