@@ -105,8 +105,23 @@ def init(directory, channel):
     click.echo(f"created {path}; put CEE exports into {directory / 'inbox' / 'cee'} and run 'exchange run'")
 
 
+class _Seconds(click.ParamType):
+    """--settle takes what settle_seconds takes: finite, 0 to a day. click's
+    FloatRange lets nan and inf through, and a run crashed on them later."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        from exchange.config import MAX_SECONDS
+
+        seconds = click.FLOAT.convert(value, param, ctx)
+        if not 0 <= seconds <= MAX_SECONDS:  # nan fails every comparison, so it is refused too
+            self.fail(f"{value!r} is not a number of seconds from 0 to {MAX_SECONDS}", param, ctx)
+        return seconds
+
+
 _settle_option = click.option(
-    "--settle", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+    "--settle", type=_Seconds(), default=None, metavar="SECONDS",
     help="How long a file's size and mtime must stay unchanged before pickup (config settle_seconds, default 2).")
 _no_transfer_option = click.option("--no-transfer", is_flag=True, help="Local folders only: no SFTP pull or push.")
 

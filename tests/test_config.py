@@ -263,3 +263,19 @@ def test_missing_workspace_folders_under_an_existing_parent_are_created(ws: Work
         (ws.root / folder).rmdir()
     assert_runs(ws, ws.root / "inbox")
     assert (ws.outbox_mobile / "MOB_MOBILE-PL_00000001.zip").is_file()
+
+
+# ------------------------------------------------------- --settle, the override
+
+
+@pytest.mark.parametrize("command, value", [("run", "nan"), ("run", "inf"), ("run", "-inf"), ("run", "-1"),
+                                            ("run", "86400.5"), ("watch", "nan")])
+def test_settle_option_takes_what_settle_seconds_takes(ws: Workspace, command: str, value: str):
+    before = snapshot(ws.root.parent)
+    run = ws.cli(command, "--settle", value, "--no-transfer")
+    assert run.returncode == 2, str(run)
+    assert run.stdout == ""
+    assert run.stderr == (f"Usage: exchange {command} [OPTIONS]\nTry 'exchange {command} --help' for help.\n\n"
+                          f"Error: Invalid value for '--settle': '{value}' is not a number of seconds "
+                          "from 0 to 86400\n"), str(run)
+    assert snapshot(ws.root.parent) == before
