@@ -103,19 +103,33 @@ def init(directory, channel):
     inbox/archive, inbox/rejected, outbox/mobile, outbox/cee and .exchange.
     Never overwrites: exit 2 if exchange.toml already exists.
     """
-    import re
-
+    from exchange.config import CHANNEL_NAME_RULE, valid_channel_name
     from exchange.errors import UsageError
     from exchange.init import init_workspace
 
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}", channel):
-        raise UsageError(f"--channel {channel!r} is not a valid sales channel code (1-32 of A-Z a-z 0-9 _ . -)")
+    if not valid_channel_name(channel):
+        raise UsageError(f"--channel {channel!r} is not a valid sales channel code ({CHANNEL_NAME_RULE})")
     path = init_workspace(directory, channel)
     click.echo(f"created {path}; put CEE exports into {directory / 'inbox' / 'cee'} and run 'exchange run'")
 
 
+class _Seconds(click.ParamType):
+    """--settle takes what settle_seconds takes: finite, 0 to a day. click's
+    FloatRange lets nan and inf through, and a run crashed on them later."""
+
+    name = "seconds"
+
+    def convert(self, value, param, ctx):
+        from exchange.config import MAX_SECONDS
+
+        seconds = click.FLOAT.convert(value, param, ctx)
+        if not 0 <= seconds <= MAX_SECONDS:  # nan fails every comparison, so it is refused too
+            self.fail(f"{value!r} is not a number of seconds from 0 to {MAX_SECONDS}", param, ctx)
+        return seconds
+
+
 _settle_option = click.option(
-    "--settle", type=click.FloatRange(min=0), default=None, metavar="SECONDS",
+    "--settle", type=_Seconds(), default=None, metavar="SECONDS",
     help="How long a file's size and mtime must stay unchanged before pickup (config settle_seconds, default 2).")
 _no_transfer_option = click.option("--no-transfer", is_flag=True, help="Local folders only: no SFTP pull or push.")
 

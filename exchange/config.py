@@ -4,20 +4,42 @@ Every key is known: an unknown key, a value of the wrong type or a missing
 required value is a :class:`ConfigError` naming the file and the key, raised
 before anything is touched (CLI.md, "Configuration"). Relative paths are
 relative to the folder of the config file.
+
+Values that would only fail later, or quietly do harm, are refused here too
+(issue #15, "configuration that cannot hurt"): numbers must be finite and
+within bounds, channel names must be codes that are safe in file names, the
+inbox, outbox and state folder must be separate, and a configured folder's
+parent must exist (a typo would otherwise be created and watched for ever).
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exchange.errors import ConfigError
+from exchange.errors import ConfigError, os_fault
 
 CONFIG_NAME = "exchange.toml"
 DEFAULT_CHANNEL = "MOBILE-PL"
+
+#: A sales channel code: the XSD's Code type (xsd/common.xsd). The one rule for
+#: `init --channel` and the [channels.NAME] tables, because the name goes into
+#: file names (MOB_<channel>_<sequence>.zip) and must not carry a path.
+CHANNEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}")
+CHANNEL_NAME_RULE = "1-32 of A-Z a-z 0-9 _ . -, starting with a letter or digit"
+
+#: The ceiling of every setting in seconds: a day. More is a typo, and a huge
+#: value overflows the timers it is handed to (sleep, wait, socket timeouts).
+MAX_SECONDS = 86400
+
+
+def valid_channel_name(name: str) -> bool:
+    return CHANNEL_NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -156,16 +178,24 @@ class _Table:
             self.fail(key, "must not be empty")
         return value
 
-    def number(self, key: str, default: Any = ..., minimum: float = 0) -> float:
+    def number(self, key: str, default: Any = ..., minimum: float = 0, maximum: float | None = None) -> float:
         value = self.get(key, (int, float), default, "a number")
-        if value is not default and value < minimum:
-            self.fail(key, f"must be at least {minimum}")
-        return value
+        if value is default:
+            return value
+        # TOML has nan and inf; neither is a duration, and both pass a minimum.
+        if isinstance(value, float) and not math.isfinite(value):
+            self.fail(key, f"must be a finite number, not {value!r}")
+        return self._within(key, value, minimum, maximum)
 
-    def integer(self, key: str, default: Any = ..., minimum: int = 0) -> int:
+    def integer(self, key: str, default: Any = ..., minimum: int = 0, maximum: int | None = None) -> int:
         value = self.get(key, int, default, "a whole number")
-        if value is not default and value < minimum:
+        return value if value is default else self._within(key, value, minimum, maximum)
+
+    def _within(self, key: str, value: Any, minimum: float, maximum: float | None) -> Any:
+        if value < minimum:
             self.fail(key, f"must be at least {minimum}")
+        if maximum is not None and value > maximum:
+            self.fail(key, f"must be at most {maximum}")
         return value
 
     def strings(self, key: str, default: Any = ...) -> tuple[str, ...] | Any:
@@ -225,18 +255,18 @@ def _parse(path: Path, raw: dict) -> Config:
         p = Path(value)
         return p if p.is_absolute() else root / p
 
-    settle = top.number("settle_seconds", 2.0)
-    archive_days = top.integer("archive_days", 90, minimum=1)
-    poll = top.number("poll_seconds", 60.0, minimum=1)
-    scan = top.number("scan_seconds", 30.0, minimum=1)
+    settle = top.number("settle_seconds", 2.0, maximum=MAX_SECONDS)
+    # A century: further back than that, the cutoff date leaves the calendar.
+    archive_days = top.integer("archive_days", 90, minimum=1, maximum=36500)
+    poll = top.number("poll_seconds", 60.0, minimum=1, maximum=MAX_SECONDS)
+    scan = top.number("scan_seconds", 30.0, minimum=1, maximum=MAX_SECONDS)
 
-    paths_t = top.table("paths")
-    if paths_t is not None:
-        paths = Paths(resolve(paths_t.text("inbox", "inbox")), resolve(paths_t.text("outbox", "outbox")),
-                      resolve(paths_t.text("state", ".exchange/state.db")))
-        paths_t.done()
-    else:
-        paths = Paths(root / "inbox", root / "outbox", root / ".exchange" / "state.db")
+    # A missing [paths] is checked like an empty one: the defaults are paths too.
+    paths_t = top.table("paths") or _Table(path, "paths", {})
+    paths = Paths(resolve(paths_t.text("inbox", "inbox")), resolve(paths_t.text("outbox", "outbox")),
+                  resolve(paths_t.text("state", ".exchange/state.db")))
+    paths_t.done()
+    _check_paths(paths_t, paths)
 
     rules_t = top.table("rules")
     rules = Rules()
@@ -252,6 +282,9 @@ def _parse(path: Path, raw: dict) -> Config:
     channels_t = top.table("channels", required=True)
     channels: dict[str, Channel] = {}
     for name in channels_t.data:
+        if not valid_channel_name(name):
+            raise ConfigError(f"{path}: channel {name!r} in [channels] is not a valid sales channel code "
+                              f"({CHANNEL_NAME_RULE})")
         table = channels_t.table(name)
         methods = table.strings("displayed_methods", None)
         sftp_t = table.table("sftp")
@@ -264,6 +297,42 @@ def _parse(path: Path, raw: dict) -> Config:
     return Config(path, paths, rules, channels, settle, archive_days, poll, scan)
 
 
+def _check_paths(t: _Table, paths: Paths) -> None:
+    """The inbox, the outbox and the state folder: each under an existing
+    folder, and none the same as or inside another."""
+    # Only the folder a configured path names may be missing (it is created as
+    # a workspace's folders are); a missing parent is a typo, which would be
+    # created and then watched for ever, "0 files" every run.
+    for key, folder in (("inbox", paths.inbox), ("outbox", paths.outbox), ("state", paths.state.parent)):
+        parent = folder.parent
+        try:
+            if parent.is_dir():
+                continue
+        except OSError as error:  # e.g. a folder on the way that may not be searched
+            raise os_fault(error, f"{t.file}: checking {t.where(key)}") from None
+        configured = getattr(paths, key)
+        whose = "its parent folder" if key != "state" else "the parent folder of its folder"
+        problem = "is not a folder; fix the path" if parent.exists() else \
+            "does not exist; create it, or fix the path"
+        t.fail(key, f"is {configured}, but {whose}, {parent}, {problem}")
+    # A run reads the inbox and writes the outbox and the state folder: were one
+    # inside another, it would take its own outputs (or reports) as inputs, or
+    # archive its outputs. Resolved, so that a symbolic link hides nothing.
+    folders = [("inbox", paths.inbox.resolve(), ""), ("outbox", paths.outbox.resolve(), ""),
+               ("state", paths.state.parent.resolve(), "state folder ")]
+    for i, (key_a, a, what_a) in enumerate(folders):
+        for key_b, b, what_b in folders[i + 1:]:
+            if a == b or a.is_relative_to(b):
+                inner, outer = (key_a, a, what_a), (key_b, b, what_b)
+            elif b.is_relative_to(a):
+                inner, outer = (key_b, b, what_b), (key_a, a, what_a)
+            else:
+                continue
+            relation = "is the same folder as" if a == b else "is inside"
+            t.fail(inner[0], f"({inner[2]}{inner[1]}) {relation} '{outer[0]}' in [paths] ({outer[2]}{outer[1]}); "
+                             "inbox, outbox and the state folder must be separate folders, none inside another")
+
+
 def _sftp(t: _Table, resolve) -> Sftp:
     sftp = Sftp(
         host=t.text("host"),
@@ -272,16 +341,16 @@ def _sftp(t: _Table, resolve) -> Sftp:
         known_hosts=resolve(t.text("known_hosts")),
         upload_dir=t.text("upload_dir"),
         download_dir=t.text("download_dir"),
-        port=t.integer("port", 22, minimum=1),
+        port=t.integer("port", 22, minimum=1, maximum=65535),
         done_dir=t.text("done_dir", None),
         passphrase_env=t.text("passphrase_env", None),
-        connect_timeout=t.number("connect_timeout", 15.0, minimum=0.1),
-        io_timeout=t.number("io_timeout", 60.0, minimum=0.1),
-        keepalive_seconds=t.integer("keepalive_seconds", 30, minimum=0),
-        retries=t.integer("retries", 3, minimum=0),
-        retry_backoff_seconds=t.number("retry_backoff_seconds", 2.0, minimum=0),
+        connect_timeout=t.number("connect_timeout", 15.0, minimum=0.1, maximum=MAX_SECONDS),
+        io_timeout=t.number("io_timeout", 60.0, minimum=0.1, maximum=MAX_SECONDS),
+        keepalive_seconds=t.integer("keepalive_seconds", 30, minimum=0, maximum=MAX_SECONDS),
+        # The backoff doubles on every attempt: ten retries at 2 s already wait
+        # 34 minutes in one run, and more only stall it.
+        retries=t.integer("retries", 3, minimum=0, maximum=10),
+        retry_backoff_seconds=t.number("retry_backoff_seconds", 2.0, minimum=0, maximum=MAX_SECONDS),
     )
-    if sftp.port > 65535:
-        t.fail("port", "must be at most 65535")
     t.done()
     return sftp
