@@ -1,0 +1,85 @@
+"""Small faults at the edges of the commands: what they say, how they exit.
+
+``validate`` on things that are not regular files, ``retry`` on impossible
+and repeated names, ``init`` where it cannot write, ``status`` on entries an
+inbox holds but never picks up, and ``watch`` stopping without watchdog's
+shutdown noise. Every case runs the real command line as a subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from workspace_util import EXAMPLES, cli_command, cli_env, run_cli
+
+# Tests run as root, which reads and writes past permission bits. The usual
+# unprivileged user cannot serve here: the interpreter and its packages live
+# under /root (mode 700), which uid 65534 cannot enter. So the command runs as
+# root without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, and the permission
+# bits bind it as they bind any user: mode 000 cannot be read, 555 not written.
+WITHOUT_PRIVILEGE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+
+LONG_NAME = "a" * 5000 + ".xml"
+
+
+def _unprivileged(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([*WITHOUT_PRIVILEGE, *cli_command(*args)], cwd=cwd, env=cli_env(),
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture
+def ws(tmp_path) -> Path:
+    workspace = tmp_path / "ws"
+    created = run_cli("init", workspace, cwd=tmp_path)
+    assert created.returncode == 0, created.stderr
+    return workspace
+
+
+# ------------------------------------------------------------------ validate
+
+
+def test_validate_names_what_is_not_a_regular_file(tmp_path):
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "pipe.xml")  # opening it would block until a writer came: it must not be opened
+    (tmp_path / "dangling.xml").symlink_to(tmp_path / "gone.xml")
+    good = tmp_path / "good.xml"
+    good.write_bytes((EXAMPLES / "customers_20261127.xml").read_bytes())
+
+    result = run_cli("validate", "folder", "pipe.xml", "/dev/null", "nope.xml", "dangling.xml", "good.xml",
+                     cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""  # nothing is validated while an argument is unusable
+    assert result.stderr == ("folder: is a folder, not a file\n"
+                             "pipe.xml: is not a regular file (a FIFO)\n"
+                             "/dev/null: is not a regular file (a character device)\n"
+                             "nope.xml: no such file\n"
+                             "dangling.xml: no such file\n")
+
+
+def test_validate_follows_a_link_to_a_file(tmp_path):
+    (tmp_path / "good.xml").write_bytes((EXAMPLES / "customers_20261127.xml").read_bytes())
+    (tmp_path / "link.xml").symlink_to("good.xml")
+    result = run_cli("validate", "link.xml", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "link.xml: valid (CustomerExport, 2 records)\n"
+
+
+def test_validate_a_name_too_long_is_one_line(tmp_path):
+    result = run_cli("validate", LONG_NAME, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr == f"{LONG_NAME}: File name too long\n"
+
+
+def test_validate_an_unreadable_file_is_one_line(tmp_path):
+    locked = tmp_path / "locked.xml"
+    locked.write_bytes((EXAMPLES / "customers_20261127.xml").read_bytes())
+    locked.chmod(0o000)
+    result = _unprivileged("validate", "locked.xml", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == "locked.xml: Permission denied\n"
