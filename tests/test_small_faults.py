@@ -83,3 +83,38 @@ def test_validate_an_unreadable_file_is_one_line(tmp_path):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr == "locked.xml: Permission denied\n"
+
+
+# --------------------------------------------------------------------- retry
+
+
+def test_retry_the_same_name_twice_moves_it_once(ws):
+    rejected = ws / "inbox" / "rejected"
+    (rejected / "cu.xml").write_text("junk", encoding="utf-8")
+    (rejected / "cu.xml.error.txt").write_text("cu.xml:1:1: not well-formed XML\n", encoding="utf-8")
+
+    result = run_cli("retry", "cu.xml", "cu.xml", "inbox/rejected/cu.xml", cwd=ws)
+    assert result.returncode == 0, result.stderr
+    [kept] = sorted((ws / "inbox" / "archive").glob("*/cu.xml.error.txt"))
+    assert result.stdout == f"cu.xml: back in {ws / 'inbox' / 'cee'}; its error report is kept as {kept}\n"
+    assert sorted(p.name for p in (ws / "inbox" / "cee").iterdir()) == ["cu.xml"]
+    assert list(rejected.iterdir()) == []
+
+
+def test_retry_a_name_too_long_is_an_unknown_name(ws):
+    (ws / "inbox" / "rejected" / "cu.xml").write_text("junk", encoding="utf-8")
+    result = run_cli("retry", "cu.xml", LONG_NAME, cwd=ws)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == f"exchange: {LONG_NAME}: not a rejected file in {ws / 'inbox' / 'rejected'}\n"
+    # names are checked before anything moves
+    assert (ws / "inbox" / "rejected" / "cu.xml").exists()
+
+
+def test_retry_in_a_rejected_folder_that_cannot_be_searched_is_an_environment_fault(ws):
+    rejected = ws / "inbox" / "rejected"
+    (rejected / "cu.xml").write_text("junk", encoding="utf-8")
+    rejected.chmod(0o000)
+    result = _unprivileged("retry", "cu.xml", cwd=ws)
+    assert result.returncode == 74
+    assert result.stderr == f"exchange: looking for a rejected file: {rejected / 'cu.xml'}: Permission denied\n"
