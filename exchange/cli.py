@@ -86,7 +86,7 @@ def _config(ctx):
 
 
 @cli.command()
-@click.argument("directory", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", required=False, default=".", type=click.Path(readable=False, path_type=Path))
 @click.option("--channel", default="MOBILE-PL", show_default=True, help="The sales channel of the one channel table.")
 def init(directory, channel):
     """Create a workspace in DIRECTORY (default: here).
@@ -94,7 +94,8 @@ def init(directory, channel):
     Writes a commented exchange.toml with one channel table,
     [channels.CHANNEL], and the folders inbox/cee, inbox/mobile,
     inbox/archive, inbox/rejected, outbox/mobile, outbox/cee and .exchange.
-    Never overwrites: exit 2 if exchange.toml already exists.
+    Never overwrites: exit 2 if exchange.toml already exists (or DIRECTORY
+    is a file); exit 74 if the system refuses to create it.
     """
     import re
 

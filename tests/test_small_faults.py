@@ -118,3 +118,53 @@ def test_retry_in_a_rejected_folder_that_cannot_be_searched_is_an_environment_fa
     result = _unprivileged("retry", "cu.xml", cwd=ws)
     assert result.returncode == 74
     assert result.stderr == f"exchange: looking for a rejected file: {rejected / 'cu.xml'}: Permission denied\n"
+
+
+# ---------------------------------------------------------------------- init
+
+
+def test_init_where_the_system_refuses_is_one_line_and_74(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o555)
+    locked.chmod(0o555)
+    (tmp_path / "plain").write_text("a file", encoding="utf-8")
+
+    in_locked = _unprivileged("init", "locked/ws", cwd=tmp_path)
+    assert (in_locked.returncode, in_locked.stdout) == (74, "")
+    assert in_locked.stderr == "exchange: creating the workspace: locked/ws: Permission denied\n"
+
+    missing_parent = _unprivileged("init", "locked/new/ws", cwd=tmp_path)
+    assert missing_parent.returncode == 74
+    assert missing_parent.stderr == "exchange: creating the workspace: locked/new: Permission denied\n"
+
+    locked_itself = _unprivileged("init", "locked", cwd=tmp_path)
+    assert locked_itself.returncode == 74
+    assert locked_itself.stderr == "exchange: creating the workspace: locked/inbox: Permission denied\n"
+
+    under_a_file = run_cli("init", "plain/ws", cwd=tmp_path)
+    assert under_a_file.returncode == 74
+    assert under_a_file.stderr == "exchange: creating the workspace: plain/ws: Not a directory\n"
+
+    too_long = run_cli("init", "d" * 300, cwd=tmp_path)
+    assert too_long.returncode == 74
+    assert too_long.stderr == f"exchange: creating the workspace: {'d' * 300}: File name too long\n"
+
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locked", "plain"]
+    assert list(locked.iterdir()) == []
+
+
+def test_init_on_a_file_or_an_existing_config_is_2_and_touches_nothing(tmp_path):
+    (tmp_path / "plain").write_text("a file", encoding="utf-8")
+    on_a_file = run_cli("init", "plain", cwd=tmp_path)
+    assert on_a_file.returncode == 2
+    assert on_a_file.stderr == "exchange: plain: is a file, not a folder\n"
+
+    # a dangling link named exchange.toml would be written through: it counts as a config
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    (linked / "exchange.toml").symlink_to(tmp_path / "elsewhere.toml")
+    on_a_link = run_cli("init", "linked", cwd=tmp_path)
+    assert on_a_link.returncode == 2
+    assert on_a_link.stderr == "exchange: linked/exchange.toml already exists; init never overwrites a workspace\n"
+    assert [p.name for p in linked.iterdir()] == ["exchange.toml"]
+    assert not (tmp_path / "elsewhere.toml").exists()
