@@ -8,6 +8,7 @@ shutdown noise. Every case runs the real command line as a subprocess.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -168,3 +169,57 @@ def test_init_on_a_file_or_an_existing_config_is_2_and_touches_nothing(tmp_path)
     assert on_a_link.stderr == "exchange: linked/exchange.toml already exists; init never overwrites a workspace\n"
     assert [p.name for p in linked.iterdir()] == ["exchange.toml"]
     assert not (tmp_path / "elsewhere.toml").exists()
+
+
+# -------------------------------------------------------------------- status
+
+
+def test_status_lists_what_an_inbox_leaves_alone_and_why(ws, tmp_path):
+    cee = ws / "inbox" / "cee"
+    export = (EXAMPLES / "customers_20261127.xml").read_bytes()
+    (cee / "waiting.xml").write_bytes(export)
+    (tmp_path / "outside.xml").write_bytes(export)
+    (cee / "link.xml").symlink_to(tmp_path / "outside.xml")
+    (cee / "sub.xml").mkdir()
+    os.mkfifo(cee / "pipe.xml")  # status must not open it: that would block until a writer came
+    (cee / "notes.txt").write_text("not for us", encoding="utf-8")
+    (cee / ".hidden.xml").write_bytes(export)
+    (cee / "~lock.xml").write_bytes(export)
+    (cee / "half.xml.part").write_bytes(export[:100])
+    (cee / ".gitkeep").write_bytes(b"")
+    (ws / "inbox" / "mobile" / "readme.xml").write_text("wrong inbox", encoding="utf-8")
+
+    result = run_cli("status", "--json", cwd=ws)
+    assert result.returncode == 0, result.stderr
+    inboxes = json.loads(result.stdout)["inboxes"]
+    assert inboxes["cee"]["waiting"] == 1
+    assert inboxes["cee"]["files"] == ["waiting.xml"]
+    assert inboxes["cee"]["left_alone"] == [".hidden.xml", "half.xml.part", "link.xml", "notes.txt", "pipe.xml",
+                                            "sub.xml", "~lock.xml"]
+    assert inboxes["cee"]["left_alone_reasons"] == {
+        ".hidden.xml": "a hidden name",
+        "half.xml.part": "a temporary name",
+        "link.xml": "a symbolic link: not picked up",
+        "notes.txt": "not a .xml file",
+        "pipe.xml": "a FIFO",
+        "sub.xml": "a folder",
+        "~lock.xml": "a temporary name",
+    }
+    assert inboxes["mobile"] == {"waiting": 0, "oldest_waiting_seconds": None, "files": [],
+                                 "left_alone": ["readme.xml"],
+                                 "left_alone_reasons": {"readme.xml": "not a .zip file"}}
+
+    text = run_cli("status", cwd=ws)
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    at = lines.index(next(line for line in lines if line.startswith("inbox/cee: 1 waiting")))
+    assert lines[at + 1:at + 8] == [
+        "  left alone: .hidden.xml (a hidden name)",
+        "  left alone: half.xml.part (a temporary name)",
+        "  left alone: link.xml (a symbolic link: not picked up)",
+        "  left alone: notes.txt (not a .xml file)",
+        "  left alone: pipe.xml (a FIFO)",
+        "  left alone: sub.xml (a folder)",
+        "  left alone: ~lock.xml (a temporary name)",
+    ]
+    assert lines[at + 8:at + 10] == ["inbox/mobile: 0 waiting", "  left alone: readme.xml (not a .zip file)"]
