@@ -223,3 +223,59 @@ def test_status_lists_what_an_inbox_leaves_alone_and_why(ws, tmp_path):
         "  left alone: ~lock.xml (a temporary name)",
     ]
     assert lines[at + 8:at + 10] == ["inbox/mobile: 0 waiting", "  left alone: readme.xml (not a .zip file)"]
+
+
+# --------------------------------------------------------------------- watch
+
+# watchdog's inotify emitter logs this when it is stopped while it holds an
+# event (a file moved out of an inbox is held half a second): an ERROR up to
+# watchdog 7.1.0, printed bare on stderr; 7.1.1 logs it at DEBUG. This turns
+# watchdog's logging up to DEBUG in the watcher, so the test sees the line
+# whichever version is installed.
+_WATCHDOG_VERBOSE = '''import logging, sys
+handler = logging.StreamHandler(sys.stderr)
+handler.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+logging.getLogger("watchdog").setLevel(logging.DEBUG)
+logging.getLogger("watchdog").addHandler(handler)
+'''
+_NOISE = "InotifyEmitter.queue_events() called when the thread is inactive"
+
+
+def _wait_for(condition, what: str, deadline: float = 60.0) -> None:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if condition():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_watch_stops_on_sigterm_without_watchdog_noise(ws, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(_WATCHDOG_VERBOSE, encoding="utf-8")
+    env = cli_env()
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
+    # a file present at start: the first batch moves it out of the inbox just before the stop
+    (ws / "inbox" / "cee" / "md.xml").write_bytes((EXAMPLES / "masterdata_20261127.xml").read_bytes())
+    stderr = tmp_path / "watch.stderr"
+
+    with open(stderr, "wb") as err:
+        proc = subprocess.Popen(cli_command("watch", "--settle", "0", "--no-transfer"), cwd=ws, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        _wait_for(lambda: " INFO watching " in stderr.read_text(encoding="utf-8"), "the watcher to start")
+        _wait_for(lambda: not (ws / "inbox" / "cee" / "md.xml").exists()
+                  and (ws / "outbox" / "mobile" / "MOB_MOBILE-PL_00000001.zip").exists(), "the first batch")
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    log = stderr.read_text(encoding="utf-8")
+    assert code == 0, log
+    assert "watchdog.observers" in log  # watchdog's own logging did reach stderr
+    assert _NOISE not in log
+    assert "Traceback" not in log
+    assert log.rstrip().endswith(" INFO stopped")
