@@ -76,17 +76,17 @@ def init_workspace(folder: Path, channel: str = DEFAULT_CHANNEL) -> Path:
         for sub in ("inbox/cee", "inbox/mobile", "inbox/archive", "inbox/rejected", "outbox/mobile",
                     "outbox/cee", ".exchange"):
             (folder / sub).mkdir(parents=True, exist_ok=True)
-        # "x": a config that appeared meanwhile is never overwritten
-        with open(config, "x", encoding="utf-8") as out:
-            try:
+        try:
+            out = open(config, "x", encoding="utf-8")  # "x": one that appeared meanwhile is not overwritten
+        except FileExistsError:
+            raise _exists(config) from None
+        try:
+            with out:  # a full disk shows at the flush on closing: that is inside too
                 out.write(TEMPLATE.format(channel=channel))
-            except OSError:
-                config.unlink()  # a half-written config would make the next init refuse
-                raise
-    except FileExistsError as error:
-        if error.filename != str(config):
-            raise os_fault(error, "creating the workspace") from None
-        raise _exists(config) from None
+        except OSError as error:
+            config.unlink()  # a half-written config would make the next init refuse
+            error.filename = error.filename or str(config)  # the flush names no file
+            raise
     except OSError as error:
         raise os_fault(error, "creating the workspace") from None
     return config
