@@ -35,7 +35,7 @@ def rejected_files(config: Config) -> list[Path]:
     folder = config.paths.rejected
     if not folder.exists():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith(REPORT_SUFFIX))
+    return sorted(p for p in folder.iterdir() if _is_rejected(p))
 
 
 def _is_rejected(path: Path) -> bool:
