@@ -54,7 +54,7 @@ def cli(ctx, config_file, log_format):
 
 
 @cli.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(readable=False, path_type=Path))
 def validate(files):
     """Validate FILES (CEE exports, Mobile packages, any exchange document).
 
@@ -64,22 +64,23 @@ def validate(files):
 
     Prints every error as FILE:LINE:COLUMN: message (FILE:MEMBER:... inside
     packages) and one verdict line per file. Exit 0 when all are valid,
-    1 when any is not, 2 when a file does not exist.
+    1 when any is not, 2 when a file does not exist, cannot be read or is
+    not a regular file (a folder, a FIFO, a device).
 
     \b
     Example:
       exchange validate inbox/cee/*.xml outbox/mobile/MOB_MOBILE-PL_00000001.zip
     """
-    from exchange.validation import validate_file
+    from exchange import validation
 
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        for name in missing:
-            click.echo(f"{name}: no such file", err=True)
+    unusable = [line for line in map(validation.unusable, files) if line]
+    if unusable:
+        for line in unusable:
+            click.echo(line, err=True)
         sys.exit(2)
     all_valid = True
     for path in files:
-        verdict = validate_file(path)
+        verdict = validation.validate_file(path)
         for line in verdict.lines():
             click.echo(line)
         all_valid &= verdict.valid
@@ -93,7 +94,7 @@ def _config(ctx):
 
 
 @cli.command()
-@click.argument("directory", required=False, default=".", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("directory", required=False, default=".", type=click.Path(readable=False, path_type=Path))
 @click.option("--channel", default="MOBILE-PL", show_default=True, help="The sales channel of the one channel table.")
 def init(directory, channel):
     """Create a workspace in DIRECTORY (default: here).
@@ -101,7 +102,8 @@ def init(directory, channel):
     Writes a commented exchange.toml with one channel table,
     [channels.CHANNEL], and the folders inbox/cee, inbox/mobile,
     inbox/archive, inbox/rejected, outbox/mobile, outbox/cee and .exchange.
-    Never overwrites: exit 2 if exchange.toml already exists.
+    Never overwrites: exit 2 if exchange.toml already exists (or DIRECTORY
+    is a file); exit 74 if the system refuses to create it.
     """
     from exchange.config import CHANNEL_NAME_RULE, valid_channel_name
     from exchange.errors import UsageError

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from exchange.config import CONFIG_NAME, DEFAULT_CHANNEL
-from exchange.errors import UsageError
+from exchange.errors import UsageError, os_fault
 
 TEMPLATE = '''# exchange.toml: configuration of one exchange workspace.
 # Relative paths are relative to this file's folder. Full reference: README.md.
@@ -58,12 +59,38 @@ max_package_bytes = 1073741824      # F5: uncompressed bytes of one inbound pack
 
 
 def init_workspace(folder: Path, channel: str = DEFAULT_CHANNEL) -> Path:
-    """Create the folders and exchange.toml; never overwrites (UsageError)."""
+    """Create the folders and exchange.toml; never overwrites (UsageError).
+
+    A file where the folder should be is a UsageError too (nothing failed:
+    the command was pointed at the wrong thing). Anything the system refuses
+    (a folder that cannot be written, a file in the path, a name too long, a
+    full disk) is an EnvironmentFault naming the path and the cause.
+    """
     config = folder / CONFIG_NAME
-    if config.exists():
-        raise UsageError(f"{config} already exists; init never overwrites a workspace")
-    for sub in ("inbox/cee", "inbox/mobile", "inbox/archive", "inbox/rejected", "outbox/mobile",
-                "outbox/cee", ".exchange"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
-    config.write_text(TEMPLATE.format(channel=channel), encoding="utf-8")
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise UsageError(f"{folder}: is a file, not a folder")
+        if os.path.lexists(config):  # a dangling link by that name counts: it would be written through
+            raise _exists(config)
+        folder.mkdir(parents=True, exist_ok=True)  # first, so that a failure names the nearest path
+        for sub in ("inbox/cee", "inbox/mobile", "inbox/archive", "inbox/rejected", "outbox/mobile",
+                    "outbox/cee", ".exchange"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        try:
+            out = open(config, "x", encoding="utf-8")  # "x": one that appeared meanwhile is not overwritten
+        except FileExistsError:
+            raise _exists(config) from None
+        try:
+            with out:  # a full disk shows at the flush on closing: that is inside too
+                out.write(TEMPLATE.format(channel=channel))
+        except OSError as error:
+            config.unlink()  # a half-written config would make the next init refuse
+            error.filename = error.filename or str(config)  # the flush names no file
+            raise
+    except OSError as error:
+        raise os_fault(error, "creating the workspace") from None
     return config
+
+
+def _exists(config: Path) -> UsageError:
+    return UsageError(f"{config} already exists; init never overwrites a workspace")

@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Iterable
 
+from exchange import filetypes
+
 IGNORED_PREFIXES = (".", "~")
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", ".filepart", ".writing", ".swp")
 
@@ -41,14 +43,48 @@ def candidates(folder: Path, suffix: str) -> list[Path]:
     return sorted(found)
 
 
-def others(folder: Path, suffix: str) -> list[Path]:
-    """Files left alone in an inbox (wrong suffix or ignored names), for status."""
+@dataclass(frozen=True)
+class LeftAlone:
+    """An inbox entry that is never picked up, and why (for status)."""
+
+    path: Path
+    reason: str
+
+
+def others(folder: Path, suffix: str) -> list[LeftAlone]:
+    """Everything in an inbox that ``candidates`` does not take, with the reason.
+
+    Folders, symbolic links, FIFOs and other special files (whatever their
+    names), temporary or hidden names, and files without ``suffix``.
+    ``.gitkeep``, which keeps an empty inbox in a repository, is not listed.
+    Entries are looked at with ``lstat`` only: nothing is opened or followed.
+    """
     try:
-        names = sorted(os.listdir(folder))
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
     except FileNotFoundError:
         return []
-    return [folder / n for n in names
-            if (folder / n).is_file() and (is_ignored(n) or not n.lower().endswith(suffix))]
+    found = []
+    for entry in entries:
+        if entry.name == ".gitkeep":
+            continue
+        try:
+            what = filetypes.kind(entry.stat(follow_symlinks=False).st_mode)
+        except FileNotFoundError:
+            continue  # gone meanwhile
+        if what == "a symbolic link":
+            reason = "a symbolic link: not picked up"
+        elif what:
+            reason = what
+        elif entry.name.startswith("."):
+            reason = "a hidden name"
+        elif is_ignored(entry.name):
+            reason = "a temporary name"
+        elif not entry.name.lower().endswith(suffix):
+            reason = f"not a {suffix} file"
+        else:
+            continue  # a candidate
+        found.append(LeftAlone(Path(entry.path), reason))
+    return found
 
 
 def _look(path: Path) -> tuple[int, int] | None:

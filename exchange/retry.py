@@ -8,13 +8,15 @@ kept, moved to today's archive folder.
 
 from __future__ import annotations
 
+import errno
 import logging
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from exchange import files
 from exchange.config import Config
-from exchange.errors import UsageError
+from exchange.errors import UsageError, os_fault
 from exchange.lock import workspace_lock
 
 log = logging.getLogger("exchange")
@@ -33,7 +35,21 @@ def rejected_files(config: Config) -> list[Path]:
     folder = config.paths.rejected
     if not folder.exists():
         return []
-    return sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith(REPORT_SUFFIX))
+    return sorted(p for p in folder.iterdir() if _is_rejected(p))
+
+
+def _is_rejected(path: Path) -> bool:
+    """Whether ``path`` is a rejected file (not its error report)."""
+    if path.name.endswith(REPORT_SUFFIX):
+        return False
+    try:
+        return stat.S_ISREG(path.stat().st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as error:
+        if error.errno == errno.ENAMETOOLONG:
+            return False  # no file in rejected/ can have such a name
+        raise os_fault(error, "looking for a rejected file") from None
 
 
 def retry(config: Config, names: list[str], everything: bool = False) -> list[Retried]:
@@ -47,7 +63,9 @@ def retry(config: Config, names: list[str], everything: bool = False) -> list[Re
         targets = []
         for name in names:
             path = folder / Path(name).name
-            if not path.is_file() or path.name.endswith(REPORT_SUFFIX):
+            if path in targets:
+                continue  # the same file named twice (or by two spellings) goes back once
+            if not _is_rejected(path):
                 raise UsageError(f"{name}: not a rejected file in {folder}")
             targets.append(path)
     done = []

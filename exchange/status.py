@@ -18,6 +18,7 @@ from exchange.config import Config
 
 def _waiting(folder: Path, suffix: str, now: float) -> dict:
     files = pickup.candidates(folder, suffix)
+    left_alone = pickup.others(folder, suffix)
     ages = []
     for path in files:
         try:
@@ -28,7 +29,8 @@ def _waiting(folder: Path, suffix: str, now: float) -> dict:
         "waiting": len(files),
         "oldest_waiting_seconds": round(max(ages), 1) if ages else None,
         "files": [p.name for p in files],
-        "left_alone": [p.name for p in pickup.others(folder, suffix)],
+        "left_alone": [entry.path.name for entry in left_alone],
+        "left_alone_reasons": {entry.path.name: entry.reason for entry in left_alone},
     }
 
 
@@ -88,8 +90,8 @@ def lines(status: dict) -> list[str]:
     for inbox, info in status["inboxes"].items():
         oldest = f", oldest waiting {info['oldest_waiting_seconds']:.0f} s" if info["waiting"] else ""
         out.append(f"inbox/{inbox}: {info['waiting']} waiting{oldest}")
-        if info["left_alone"]:
-            out.append(f"  left alone (not picked up): {', '.join(info['left_alone'])}")
+        for name, reason in info["left_alone_reasons"].items():
+            out.append(f"  left alone: {name} ({reason})")
     for channel, info in status["outbox"].items():
         if info["partner"]:
             out.append(f"outbox/mobile {channel}: {len(info['waiting_for_upload'])} waiting for upload to "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from exchange import filetypes
 from exchange.package import DEFAULT_MAX_PACKAGE_BYTES, check_package
 from exchange.xml.report import Report
 from exchange.xml.validate import validate_document
@@ -36,6 +37,33 @@ class FileVerdict:
             errors = "1 error" if self.report.count == 1 else f"{self.report.count} errors"
             out.append(f"{name}: INVALID ({errors})")
         return out
+
+
+def unusable(path: Path) -> str | None:
+    """Why ``path`` cannot be validated, as the line to print; None when it can.
+
+    A symbolic link is followed (a link to a file is validated as that file).
+    Only a regular file is opened, and only to see that it can be read: a
+    FIFO or a device is named by its kind without being opened, so a FIFO
+    never hangs the command.
+    """
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return f"{path}: no such file"
+    except OSError as error:  # a name too long, a loop of links, a folder that cannot be searched
+        return f"{path}: {error.strerror}"
+    what = filetypes.kind(mode)
+    if what == "a folder":
+        return f"{path}: is a folder, not a file"
+    if what:
+        return f"{path}: is not a regular file ({what})"
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as error:
+        return f"{path}: {error.strerror}"
+    return None
 
 
 def is_package(path: Path) -> bool:

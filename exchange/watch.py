@@ -101,13 +101,34 @@ def watch(config: Config, settle_seconds: float | None = None, transfer: bool = 
             try:
                 _loop(config, settle_seconds, partners, stop, wake)
             finally:
-                observer.stop()
-                observer.join()
+                _stop_quietly(observer)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     log.info("stopped")
     return 0
+
+
+def _stop_quietly(observer) -> None:
+    """Stop the observer and wait for its threads, without its shutdown noise.
+
+    watchdog's inotify emitter holds a file moved out of an inbox for half a
+    second (to pair it with a move in). Stopped meanwhile, as after every
+    batch that archived a file, it still takes that event after its watch
+    was dropped and logs "InotifyEmitter.queue_events() called when the
+    thread is inactive": an ERROR up to watchdog 7.1.0, which Python prints
+    bare on stderr since no handler is set for watchdog. The stop is ours
+    and loses nothing (the next start scans the inboxes), so watchdog's
+    observers are silenced until their threads have ended.
+    """
+    quiet = logging.getLogger("watchdog.observers")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL + 1)
+    try:
+        observer.stop()
+        observer.join()
+    finally:
+        quiet.setLevel(level)
 
 
 def _loop(config: Config, settle_seconds: float, partners, stop: threading.Event, wake: threading.Event) -> None:
