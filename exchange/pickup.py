@@ -65,7 +65,7 @@ def others(folder: Path, suffix: str) -> list[LeftAlone]:
         return []
     found = []
     for entry in entries:
-        if entry.name == ".gitkeep":
+        if entry.name in (".gitkeep", ".claimed"):  # the claim folder is shown as inputs in hand
             continue
         try:
             what = filetypes.kind(entry.stat(follow_symlinks=False).st_mode)

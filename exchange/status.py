@@ -14,6 +14,7 @@ from pathlib import Path
 
 from exchange import pickup
 from exchange.config import Config
+from exchange.workspace import CLAIM_FOLDER
 
 
 def _waiting(folder: Path, suffix: str, now: float) -> dict:
@@ -30,6 +31,9 @@ def _waiting(folder: Path, suffix: str, now: float) -> dict:
         "oldest_waiting_seconds": round(max(ages), 1) if ages else None,
         "files": [p.name for p in files],
         "left_alone": [entry.path.name for entry in left_alone],
+        # F7: inputs a run has claimed and not finished (a run is at work, or a fault left them
+        # for the next start to finish).
+        "claimed": sorted(p.name for p in pickup.candidates(folder / CLAIM_FOLDER, suffix)),
         "left_alone_reasons": {entry.path.name: entry.reason for entry in left_alone},
     }
 
@@ -60,7 +64,7 @@ def collect(config: Config, runs: int = 5) -> dict:
     try:
         for name, inbox, error, count, done, where in db.execute(
                 "SELECT name, inbox, error, error_count, done_at, archived_as FROM files "
-                "WHERE state = 'rejected' ORDER BY id"):
+                "WHERE state IN ('rejected', 'lost') ORDER BY id"):
             if where and (config.root / where).exists():
                 status["rejected"].append({"file": name, "inbox": inbox, "first_error": error,
                                            "errors": count, "rejected_at": done, "path": where})
@@ -76,6 +80,7 @@ def collect(config: Config, runs: int = 5) -> dict:
                 "packages": data.get("packages", []), "imports": data.get("imports", []),
                 "rejected": len(data.get("rejected", [])), "duplicates": len(data.get("duplicates", [])),
                 "transfer_errors": len(data.get("transfer_errors", [])),
+                "faults": data.get("faults", []),
             })
         for channel, direction, last in db.execute("SELECT channel, direction, last FROM sequences"):
             status["next_sequences"].setdefault(channel, {"to-mobile": 1, "from-mobile": 1})[direction] = last + 1
@@ -90,6 +95,8 @@ def lines(status: dict) -> list[str]:
     for inbox, info in status["inboxes"].items():
         oldest = f", oldest waiting {info['oldest_waiting_seconds']:.0f} s" if info["waiting"] else ""
         out.append(f"inbox/{inbox}: {info['waiting']} waiting{oldest}")
+        for name in info["claimed"]:
+            out.append(f"  in hand: {name} (claimed by a run; it or the next start finishes it)")
         for name, reason in info["left_alone_reasons"].items():
             out.append(f"  left alone: {name} ({reason})")
     for channel, info in status["outbox"].items():
@@ -107,6 +114,8 @@ def lines(status: dict) -> list[str]:
         out.append(f"run {run['run']} {run['started_at']}: exit {run['exit_code']}, {run['files']} files, "
                    f"{len(run['packages'])} packages, {len(run['imports'])} imports, {run['rejected']} rejected, "
                    f"{run['duplicates']} duplicates")
+        for fault in run["faults"]:
+            out.append(f"  fault: {fault}")
     for channel, sequences in status["next_sequences"].items():
         out.append(f"next sequences {channel}: package {sequences['to-mobile']}, import {sequences['from-mobile']}")
     return out

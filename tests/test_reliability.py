@@ -277,6 +277,10 @@ def test_an_archive_folder_that_cannot_be_written_blocks_no_later_run(ws: Worksp
                                "(inbox/cee stopped for this run)"), str(first)
     assert ws.package_names() == ["MOB_MOBILE-PL_00000001.zip"]  # published; only its archiving is pending
     assert claimed(ws, "a.xml").read_bytes() == a
+    status = ws.cli("status")
+    assert status.returncode == 0, str(status)
+    assert "  in hand: a.xml (claimed by a run; it or the next start finishes it)" in status.lines
+    assert f"  {first.lines[-1]}" in status.lines  # the run's fault, under its run line
 
     ws.drop("b.xml", b)
     second = without_caps("run", "--settle", "0", "--no-transfer", cwd=ws.root)

@@ -207,7 +207,7 @@ def test_status_lists_what_an_inbox_leaves_alone_and_why(ws, tmp_path):
     }
     assert inboxes["mobile"] == {"waiting": 0, "oldest_waiting_seconds": None, "files": [],
                                  "left_alone": ["readme.xml"],
-                                 "left_alone_reasons": {"readme.xml": "not a .zip file"}}
+                                 "left_alone_reasons": {"readme.xml": "not a .zip file"}, "claimed": []}
 
     text = run_cli("status", cwd=ws)
     assert text.returncode == 0, text.stderr

@@ -30,7 +30,7 @@ def test_status_json_after_a_scripted_run(tmp_path):
     assert status["inboxes"]["cee"]["oldest_waiting_seconds"] >= 0
     assert status["inboxes"]["cee"]["left_alone_reasons"] == {"notes.txt": "not a .xml file"}
     assert status["inboxes"]["mobile"] == {"waiting": 0, "oldest_waiting_seconds": None, "files": [],
-                                           "left_alone": [], "left_alone_reasons": {}}
+                                           "left_alone": [], "left_alone_reasons": {}, "claimed": []}
     assert status["outbox"] == {"MOBILE-PL": {"partner": None, "waiting_for_pickup": [
         "MOB_MOBILE-PL_00000001.zip", "MOB_MOBILE-PL_00000002.zip"]}}
     [rejected] = status["rejected"]
