@@ -70,6 +70,15 @@ class Claim:
             return True
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why the claimed input cannot be read (its own fault, not the workspace's), or None."""
+    try:
+        os.close(os.open(path, os.O_RDONLY | os.O_NONBLOCK))
+    except PermissionError as error:
+        return error.strerror
+    return None
+
+
 def _identity(path: Path) -> tuple[int, int, int, int]:
     """Inode, size, mtime and ctime: a write through a file handle held open
     changes the last two even where it keeps the size (ctime cannot be set back)."""
@@ -123,11 +132,19 @@ class Workspace:
         self.claim = claim
         try:
             name, why = files.carried_name(claim.name)
+            unreadable = _unreadable(claim.path)
             if why is not None:
                 self._reject_name(claim, why)
+            elif unreadable is not None:
+                self.reject(claim.path, "", inbox, single_problem(
+                    f"cannot be read: {unreadable} (F7); make it readable, then 'exchange retry {claim.path.name}'"))
             else:
                 process(self, claim.path)
         except InputChanged:
+            if not claim.path.exists():
+                log.warning("%s: removed from %s while it was processed; nothing was published or rejected",
+                            claim.name, self._relative(claim.path.parent))
+                return
             self._put_back(claim)
             self.summary.put_back.append((claim.name, "changed while it was processed"))
             log.warning("%s: changed while it was processed (a writer still has it open?); nothing was "
@@ -351,7 +368,8 @@ class Workspace:
         before claims, its inbox), if the file there is the one the ledger hashed."""
         for folder in (self.claim_folder(row.inbox), self.inbox_folder(row.inbox)):
             path = folder / row.name
-            if path.is_file() and sha256_file(path) == row.sha256:
+            # sha256 "" is an input rejected as unreadable: it is known by its name alone
+            if path.is_file() and (row.sha256 == "" or sha256_file(path) == row.sha256):
                 return path
         return None
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 import resource
+import select
 import shutil
 import sqlite3
 import subprocess
@@ -423,3 +424,69 @@ def test_a_fault_at_any_step_then_a_clean_run_gives_the_undisturbed_outcome(ws: 
     idle = without_caps("run", "--settle", "0", "--no-transfer", cwd=ws.root)
     assert idle.returncode == 0, str(idle)
     assert _outcome(ws) == reference
+
+
+# ------------------------------------------------- one input's fault stops no other
+
+def test_an_unreadable_input_is_rejected_and_the_others_go_on(ws: Workspace) -> None:
+    locked = small_export("CU-LOCKED", "2026-11-27T07:00:00Z", "10001")
+    good = small_export("CU-GOOD", "2026-11-27T08:00:00Z", "10002")
+    ws.drop("locked.xml", locked).chmod(0o000)
+    ws.drop("good.xml", good)
+    run = without_caps("run", "--settle", "0", "--no-transfer", cwd=ws.root)
+    assert run.returncode == 1, str(run)
+    no_traceback(run)
+    message = "locked.xml: cannot be read: Permission denied (F7); make it readable, then 'exchange retry locked.xml'"
+    assert f"rejected: locked.xml: {message}" in run.lines
+    assert_manifest(ws.package(1), sequence=1, mode="delta", source_name="good.xml", source=good, run=run)
+    (ws.rejected / "locked.xml").chmod(0o644)
+    assert ws.cli("retry", "locked.xml").returncode == 0
+    again = without_caps("run", "--settle", "0", "--no-transfer", cwd=ws.root)
+    assert again.returncode == 0, str(again)
+    assert_manifest(ws.package(2), sequence=2, mode="delta", source_name="locked.xml", source=locked, run=again)
+
+
+def test_an_input_gone_before_it_is_claimed_is_no_fault(ws: Workspace, caplog) -> None:
+    from exchange import config as config_module, to_mobile
+    from exchange.ledger import Ledger
+    from exchange.workspace import Workspace as RunWorkspace
+
+    config = config_module.load(ws.config)
+    ledger = Ledger(config.paths.state)
+    try:
+        run_ws = RunWorkspace(config, ledger, run_id=ledger.start_run())
+        with caplog.at_level("INFO", logger="exchange"):
+            run_ws.take(config.paths.inbox_cee / "gone.xml", "cee", None, to_mobile.process)
+    finally:
+        ledger.close()
+    assert run_ws.summary.as_dict()["faults"] == [] and run_ws.summary.files == 0
+    assert [r.getMessage() for r in caplog.records] == [
+        "gone.xml: gone before it was claimed (taken by someone else?); nothing to do"]
+    assert not (ws.inbox_cee / ".claimed").exists()
+
+
+def test_watch_lives_through_a_fault_and_finishes_once_it_is_mended(ws: Workspace) -> None:
+    data = small_export("CU-1", "2026-11-27T08:00:00Z", "10001")
+    ws.outbox_mobile.chmod(0o555)
+    proc = subprocess.Popen(["setpriv", "--bounding-set=-all", "--inh-caps=-all",
+                             *cli_command("watch", "--settle", "0", "--no-transfer")], cwd=ws.root, env=cli_env(),
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        ws.drop("customers.xml", data)
+        err = b""
+        end = time.monotonic() + DEADLINE_S
+        while b"(inbox/cee stopped for this run)" not in err:
+            assert time.monotonic() < end, err.decode()
+            assert proc.poll() is None, err.decode()
+            if select.select([proc.stderr], [], [], 1.0)[0]:
+                err += os.read(proc.stderr.fileno(), 65536)
+        assert proc.poll() is None  # alive after the fault
+        ws.outbox_mobile.chmod(0o755)
+        wait_for((ws.outbox_mobile / "MOB_MOBILE-PL_00000001.zip").exists, "watch to make the package once mended")
+    finally:
+        ws.outbox_mobile.chmod(0o755)
+        proc.terminate()
+        rest = proc.communicate(timeout=DEADLINE_S)[1]
+    assert proc.returncode == 0
+    assert b"Traceback" not in err + rest
+    assert ws.inbox_names() == []
