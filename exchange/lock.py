@@ -13,14 +13,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from exchange.errors import LockHeld
+from exchange.errors import EnvironmentFault, LockHeld, os_fault
+
+
+def not_a_folder(folder: Path) -> EnvironmentFault:
+    """The fault for a state folder (``.exchange``) that is a plain file."""
+    return EnvironmentFault(f"{folder}: not a folder, but the workspace keeps its ledger, lock and backups "
+                            "there; move the file away (or set 'state' in [paths])")
 
 
 @contextmanager
 def workspace_lock(state_dir: Path) -> Iterator[None]:
-    state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileExistsError:  # mkdir(exist_ok=True) says so only for something that is not a folder
+        raise not_a_folder(state_dir) from None
+    except OSError as error:
+        raise os_fault(error, "taking the workspace lock") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
