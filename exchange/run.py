@@ -14,10 +14,10 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from exchange import files, pickup, retention, to_cee, to_mobile
+from exchange import files, ledger_guard, pickup, retention, to_cee, to_mobile
 from exchange import transfer as transfers
 from exchange.config import Config
-from exchange.ledger import Ledger, utc_now
+from exchange.ledger import utc_now
 from exchange.lock import workspace_lock
 from exchange.partners import Partner
 from exchange.streaming import rare_collections
@@ -60,7 +60,7 @@ def batch(config: Config, settle_seconds: float, progress: bool, partners: Mappi
     batch after the file in hand.
     """
     prepare_folders(config)
-    ledger = Ledger(config.paths.state)
+    ledger = ledger_guard.open_ledger(config)
     try:
         ws = Workspace(config, ledger, run_id=ledger.start_run(), progress=progress)
         started = utc_now()
