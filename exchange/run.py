@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from exchange import files, ledger_guard, pickup, retention, to_cee, to_mobile
+from exchange import files, ledger_backup, ledger_guard, pickup, retention, to_cee, to_mobile
 from exchange import transfer as transfers
 from exchange.config import Config
 from exchange.ledger import utc_now
@@ -96,6 +96,7 @@ def batch(config: Config, settle_seconds: float, progress: bool, partners: Mappi
         retention.prune(config)
         _write_report(config, ws.run_id, started, summary)
         ledger.finish_run(ws.run_id, summary.exit_code, summary.as_dict())
+        ledger_backup.after_run(config, ledger, ws.run_id)
         return summary
     finally:
         ledger.close()
