@@ -167,6 +167,8 @@ def check(config: Config) -> Path | None:
             exists = config.paths.state.exists()
             raise _refuse(config, "empty (0 bytes)" if exists else "missing", history)
         return None
+    if not os.access(state, os.R_OK):
+        raise _denied(state, "read")
     try:
         db = sqlite3.connect(reader_uri(state), uri=True)
         try:
@@ -198,7 +200,7 @@ def open_ledger(config: Config) -> Ledger:
     state = check(config)
     path = config.paths.state
     if state is not None and not os.access(state, os.W_OK):
-        raise _read_only(state)
+        raise _denied(state, "write")
     try:
         ledger = Ledger(path)
     except (sqlite3.Error, OSError) as error:
@@ -213,9 +215,9 @@ def open_ledger(config: Config) -> Ledger:
     return ledger
 
 
-def _read_only(state: Path) -> EnvironmentFault:
+def _denied(state: Path, doing: str) -> EnvironmentFault:
     st = state.stat()
-    return EnvironmentFault(f"{state}: cannot write the ledger: Permission denied (running as uid {os.getuid()}; "
+    return EnvironmentFault(f"{state}: cannot {doing} the ledger: Permission denied (running as uid {os.getuid()}; "
                             f"the file belongs to uid {st.st_uid}, mode {stat.S_IMODE(st.st_mode):04o})")
 
 

@@ -187,6 +187,12 @@ def test_a_ledger_this_user_cannot_write_is_one_line(ws):
     status = unprivileged(ws, "status")  # reading needs no more than reading
     assert status.returncode == 0, status
 
+    state(ws).chmod(0o000)
+    unreadable = unprivileged(ws, "status")
+    assert (unreadable.returncode, unreadable.stdout) == (74, ""), unreadable
+    assert unreadable.stderr == (f"exchange: {state(ws)}: cannot read the ledger: Permission denied (running as "
+                                 "uid 0; the file belongs to uid 65534, mode 0000)\n")
+
 
 def test_state_naming_a_folder_is_one_line(ws):
     ws.edit_config(lambda text: text.replace('# state = ".exchange/state.db"', 'state = "ledger"'))
