@@ -116,7 +116,8 @@ def backup(config: Config, source: sqlite3.Connection, run_id: int | None, keep:
         for leftover in (temp, *(Path(f"{temp}{side}") for side in _SIDE_FILES)):
             leftover.unlink(missing_ok=True)
     _rotate(config, config.backup_count if keep is None else keep)
-    log.info("ledger backed up to %s", final)
+    # Routine, like the run report: kept out of the run's log, which tells what happened to the inputs.
+    log.debug("ledger backed up to %s", final)
     return final
 
 
@@ -141,7 +142,7 @@ def _rotate(config: Config, keep: int) -> list[Path]:
     removed = [b.path for b in backups(config)[keep:]]
     for path in removed:
         path.unlink(missing_ok=True)
-        log.info("%s: removed, %d newer backups kept (backup_count)", path.name, keep)
+        log.debug("%s: removed, %d newer backups kept (backup_count)", path.name, keep)
     return removed
 
 
