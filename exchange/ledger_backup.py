@@ -95,12 +95,11 @@ def backups(config: Config) -> list[Backup]:
 # --- taking backups -----------------------------------------------------------
 
 
-def backup(config: Config, source: sqlite3.Connection, run_id: int | None, keep: int | None = None) -> Path:
+def backup(config: Config, source: sqlite3.Connection, run_id: int | None) -> Path:
     """Copy the ledger behind ``source`` into the backups folder; the new backup's path.
 
     ``run_id`` names the run the copy is "as of". Afterwards only the
-    newest ``keep`` backups (default: ``backup_count``) are kept; ``keep=0``
-    removes none.
+    newest ``backup_count`` backups are kept (all of them when it is 0).
     """
     folder = backups_folder(config)
     try:
@@ -115,7 +114,7 @@ def backup(config: Config, source: sqlite3.Connection, run_id: int | None, keep:
     finally:
         for leftover in (temp, *(Path(f"{temp}{side}") for side in _SIDE_FILES)):
             leftover.unlink(missing_ok=True)
-    _rotate(config, config.backup_count if keep is None else keep)
+    _rotate(config, config.backup_count)
     # Routine, like the run report: kept out of the run's log, which tells what happened to the inputs.
     log.debug("ledger backed up to %s", final)
     return final
