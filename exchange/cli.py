@@ -278,5 +278,134 @@ def watch(ctx, settle, no_transfer, polling):
     sys.exit(watch_inboxes(_config(ctx), settle_seconds=settle, transfer=not no_transfer, polling=polling))
 
 
+@cli.group()
+def ledger():
+    """Check, back up and restore the ledger (.exchange/state.db).
+
+    The ledger holds the package numbers, every input seen (F2) and every
+    mobileId imported (R12); a workspace that has history refuses to work
+    without it (exit 74). After each run that changed it, a copy goes to
+    .exchange/backups/ (the newest backup_count kept, default 7).
+
+    \b
+    Example:
+      exchange ledger check
+      exchange ledger backups
+      exchange ledger restore
+    """
+
+
+@ledger.command("check")
+@click.pass_context
+def ledger_check(ctx):
+    """Check the ledger with SQLite's integrity check.
+
+    Prints PATH: ok, or a line saying how many problems were found and
+    then each problem. Changes nothing; safe beside a run or watcher.
+
+    \b
+    Exit status:
+      0   the ledger is sound
+      1   problems found: restore a backup ('exchange ledger restore')
+      74  the ledger is missing or not a database at all
+    """
+    from exchange.ledger_backup import check_ledger
+
+    path, problems = check_ledger(_config(ctx))
+    if not problems:
+        click.echo(f"{path}: ok")
+        sys.exit(0)
+    click.echo(f"{path}: {len(problems)} problem(s) found by the integrity check; "
+               "restore a backup with 'exchange ledger restore'")
+    for problem in problems:
+        click.echo(f"  {problem}")
+    sys.exit(1)
+
+
+@ledger.command("backups")
+@click.pass_context
+def ledger_backups(ctx):
+    """List the ledger's backups, newest first: file, time taken (UTC),
+    the run it is as of, and size.
+
+    \b
+    Example:
+      exchange ledger backups
+    """
+    from exchange.ledger_backup import backups
+    from exchange.ledger_guard import backups_folder
+
+    config = _config(ctx)
+    found = backups(config)
+    if not found:
+        click.echo(f"no backups in {backups_folder(config)}")
+    for b in found:
+        run = f"run {b.run}" if b.run else "no run"
+        click.echo(f"{b.name}  {b.taken_at:%Y-%m-%dT%H:%M:%SZ}  {run}  {_size(b.size)}")
+
+
+def _size(size: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+@ledger.command("backup")
+@click.pass_context
+def ledger_backup(ctx):
+    """Back the ledger up now, into .exchange/backups/.
+
+    An online copy: safe while a run or watcher works. Taken even when
+    backup_count is 0; otherwise only the newest backup_count are kept.
+
+    \b
+    Example:
+      exchange ledger backup
+    """
+    from exchange import logs
+    from exchange.ledger_backup import backup_now
+
+    logs.setup(ctx.obj["log_format"])
+    config = _config(ctx)
+    path = backup_now(config)
+    click.echo(f"backed up {config.paths.state} to {path}")
+
+
+@ledger.command("restore")
+@click.argument("backup", required=False)
+@click.pass_context
+def ledger_restore(ctx, backup):
+    """Put a backup back as the ledger: the newest, or BACKUP (a file name
+    in .exchange/backups/, or a path).
+
+    The backup must pass the integrity check. The ledger it replaces, if
+    any, is kept beside it as state.db.replaced-<time>. What runs did after
+    the backup is not in the restored ledger: inputs they processed are
+    processed again if they are dropped again.
+
+    \b
+    Exit status:
+      0   restored
+      1   there is no backup to restore
+      2   BACKUP does not exist
+      74  the backup fails its integrity check, or a file could not be written
+      75  a run or watcher holds the workspace (stop it first)
+
+    \b
+    Example:
+      exchange ledger restore
+      exchange ledger restore state-20261203T101500Z-run42.db
+    """
+    from exchange import logs
+    from exchange.ledger_backup import restore, restore_lines
+
+    logs.setup(ctx.obj["log_format"])
+    config = _config(ctx)
+    for line in restore_lines(config, restore(config, backup)):
+        click.echo(line)
+
+
 def main() -> None:
     cli(prog_name="exchange")

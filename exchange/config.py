@@ -128,6 +128,7 @@ class Config:
     archive_days: int = 90
     poll_seconds: float = 60.0
     scan_seconds: float = 30.0
+    backup_count: int = 7  # ledger backups kept in .exchange/backups/; 0: none after runs
 
     @property
     def root(self) -> Path:
@@ -260,6 +261,7 @@ def _parse(path: Path, raw: dict) -> Config:
     archive_days = top.integer("archive_days", 90, minimum=1, maximum=36500)
     poll = top.number("poll_seconds", 60.0, minimum=1, maximum=MAX_SECONDS)
     scan = top.number("scan_seconds", 30.0, minimum=1, maximum=MAX_SECONDS)
+    backup_count = top.integer("backup_count", 7, minimum=0, maximum=1000)
 
     # A missing [paths] is checked like an empty one: the defaults are paths too.
     paths_t = top.table("paths") or _Table(path, "paths", {})
@@ -294,7 +296,7 @@ def _parse(path: Path, raw: dict) -> Config:
     if not channels:
         channels_t.fail(None, "must hold at least one channel table, e.g. [channels.MOBILE-PL]")
     top.done()
-    return Config(path, paths, rules, channels, settle, archive_days, poll, scan)
+    return Config(path, paths, rules, channels, settle, archive_days, poll, scan, backup_count=backup_count)
 
 
 def _check_paths(t: _Table, paths: Paths) -> None:

@@ -8,9 +8,9 @@ number and a partner number) gets a heading per role.
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 
+from exchange import ledger_guard
 from exchange.config import Config
 from exchange.ledger import mobile_key
 
@@ -60,9 +60,9 @@ def _describe(subject: str, outcome: str, reason: str, rule: str | None, custome
 def history(config: Config, identifier: str) -> dict[str, list[Line]]:
     """Role heading -> lines, oldest first; empty when the ID was never seen."""
     found: dict[str, list[Line]] = {}
-    if not config.paths.state.exists():
+    db = ledger_guard.open_reader(config)
+    if db is None:
         return found
-    db = sqlite3.connect(f"file:{config.paths.state}?mode=ro", uri=True)
     try:
         for _column, heading, where, created in _ROLES:
             events = ("SELECT e.file_id, e.id, e.subject, e.outcome, e.reason, e.rule, e.customer, e.partner, "

@@ -23,6 +23,11 @@ settle_seconds = 2
 # scan_seconds = 30
 # poll_seconds = 60
 
+# Backups of the ledger kept in .exchange/backups/: one is taken after each
+# run that changed the ledger, the newest this many kept; 0 takes none.
+# 'exchange ledger restore' puts one back (README, "Restoring the ledger").
+# backup_count = 7
+
 [paths]                             # all optional
 # inbox = "inbox"                   # inbox/cee, inbox/mobile, inbox/archive, inbox/rejected
 # outbox = "outbox"                 # outbox/mobile (packages for Mobile), outbox/cee (CEE imports)

@@ -208,6 +208,7 @@ class Ledger:
         # cache those inserts re-read evicted pages all the time.
         self.db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         self._create()
+        self._opened_changes = self.db.total_changes  # what creating a new ledger wrote does not count
         self._writer: SerialWorker | None = None
         self._reader: sqlite3.Connection | None = None
         self._created: CreatedIds | None = None
@@ -240,6 +241,10 @@ class Ledger:
                             (str(SCHEMA_VERSION),))
         self.db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
                         (str(SCHEMA_VERSION),))
+
+    def changes_since_open(self) -> int:
+        """Rows inserted, updated or deleted through this ledger since it was opened."""
+        return self.db.total_changes - self._opened_changes
 
     def close(self) -> None:
         if self._reader is not None:

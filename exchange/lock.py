@@ -13,7 +13,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from exchange.errors import LockHeld, os_fault
+from exchange.errors import EnvironmentFault, LockHeld, os_fault
+
+
+def not_a_folder(folder: Path) -> EnvironmentFault:
+    """The fault for a state folder (``.exchange``) that is a plain file."""
+    return EnvironmentFault(f"{folder}: not a folder, but the workspace keeps its ledger, lock and backups "
+                            "there; move the file away (or set 'state' in [paths])")
 
 
 @contextmanager
@@ -22,6 +28,8 @@ def workspace_lock(state_dir: Path) -> Iterator[None]:
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileExistsError:  # mkdir(exist_ok=True) says so only for something that is not a folder
+        raise not_a_folder(state_dir) from None
     except OSError as error:
         raise os_fault(error, "taking the workspace lock") from None
     try:

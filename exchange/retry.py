@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from exchange import files
+from exchange import files, ledger_guard
 from exchange.config import Config
 from exchange.errors import UsageError, os_fault
 from exchange.lock import workspace_lock
@@ -69,6 +69,7 @@ def retry(config: Config, names: list[str], everything: bool = False) -> list[Re
                 raise UsageError(f"{name}: not a rejected file in {folder}")
             targets.append(path)
     done = []
+    ledger_guard.check(config)  # the next run would refuse this workspace: say so now, move nothing
     with workspace_lock(config.paths.state.parent):
         for path in targets:
             inbox = config.paths.inbox_mobile if path.suffix.lower() == ".zip" else config.paths.inbox_cee

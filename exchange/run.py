@@ -14,10 +14,10 @@ import logging
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 
-from exchange import files, pickup, retention, to_cee, to_mobile
+from exchange import files, ledger_backup, ledger_guard, pickup, retention, to_cee, to_mobile
 from exchange import transfer as transfers
 from exchange.config import Config
-from exchange.ledger import Ledger, utc_now
+from exchange.ledger import utc_now
 from exchange.lock import workspace_lock
 from exchange.partners import Partner
 from exchange.streaming import rare_collections
@@ -62,7 +62,7 @@ def batch(config: Config, settle_seconds: float, progress: bool, partners: Mappi
     what does not depend on them; the run is recorded as finished either way.
     """
     prepare_folders(config)
-    ledger = Ledger(config.paths.state)
+    ledger = ledger_guard.open_ledger(config)
     try:
         ws = Workspace(config, ledger, run_id=ledger.start_run(), progress=progress)
         started = utc_now()
@@ -102,6 +102,7 @@ def batch(config: Config, settle_seconds: float, progress: bool, partners: Mappi
         _contained(ws, "removing old archive folders and reports", retention.prune, config)
         _contained(ws, "writing the run report", _write_report, config, ws.run_id, started, summary)
         ledger.finish_run(ws.run_id, summary.exit_code, summary.as_dict())
+        ledger_backup.after_run(config, ledger, ws.run_id)
         return summary
     finally:
         ledger.close()

@@ -8,11 +8,10 @@ ever added (documented in README.md, "Operating it").
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from pathlib import Path
 
-from exchange import pickup
+from exchange import ledger_guard, pickup
 from exchange.config import Config
 from exchange.workspace import CLAIM_FOLDER
 
@@ -58,9 +57,9 @@ def collect(config: Config, runs: int = 5) -> dict:
         status["outbox"][name] = {"partner": channel.sftp.host if channel.sftp else None,
                                   "waiting_for_upload" if channel.sftp else "waiting_for_pickup": mine}
         status["next_sequences"][name] = {"to-mobile": 1, "from-mobile": 1}
-    if not paths.state.exists():
+    db = ledger_guard.open_reader(config)
+    if db is None:
         return status
-    db = sqlite3.connect(f"file:{paths.state}?mode=ro", uri=True)
     try:
         for name, inbox, error, count, done, where in db.execute(
                 "SELECT name, inbox, error, error_count, done_at, archived_as FROM files "

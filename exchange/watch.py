@@ -24,7 +24,7 @@ from watchdog.events import FileSystemEventHandler
 from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
-from exchange import pickup
+from exchange import ledger_guard, pickup
 from exchange import transfer as transfers
 from exchange.config import Config
 from exchange.errors import EnvironmentFault, os_fault
@@ -90,6 +90,7 @@ def watch(config: Config, settle_seconds: float | None = None, transfer: bool = 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         with workspace_lock(config.paths.state.parent):
+            ledger_guard.check(config)  # refused at the start, not in the loop: a missing ledger is no passing fault
             prepare_folders(config)
             observer = (PollingObserver if polling else Observer)()
             for folder in (config.paths.inbox_cee, config.paths.inbox_mobile):

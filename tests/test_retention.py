@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 
 def test_old_archive_folders_and_reports_are_removed(tmp_path):
@@ -14,6 +15,12 @@ def test_old_archive_folders_and_reports_are_removed(tmp_path):
     subprocess.run([sys.executable, "-m", "exchange", "init", str(ws)], check=True, capture_output=True)
     config = ws / "exchange.toml"
     config.write_text(config.read_text().replace("# archive_days = 90", "archive_days = 10"))
+    # A workspace with an archive has a ledger that knows a file: without one, a run refuses it.
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    (ws / "inbox" / "cee" / "masterdata.xml").write_bytes((examples / "masterdata_20261127.xml").read_bytes())
+    first = subprocess.run([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws, capture_output=True,
+                           text=True, timeout=120)
+    assert first.returncode == 0, first.stderr
     today = datetime.now(timezone.utc).date()
     old = ws / "inbox" / "archive" / (today - timedelta(days=11)).isoformat()
     kept = ws / "inbox" / "archive" / (today - timedelta(days=9)).isoformat()
@@ -21,7 +28,6 @@ def test_old_archive_folders_and_reports_are_removed(tmp_path):
         folder.mkdir(parents=True)
         (folder / "x.xml").write_text("x")
     reports = ws / ".exchange" / "reports"
-    reports.mkdir(parents=True)
     stale = reports / "run-000099.json"
     stale.write_text("{}")
     eleven_days_ago = time.time() - 11 * 86400
@@ -35,6 +41,6 @@ def test_old_archive_folders_and_reports_are_removed(tmp_path):
     assert run.returncode == 0, run.stderr
     assert not old.exists() and (kept / "x.xml").exists()
     assert not stale.exists()
-    assert sorted(p.name for p in reports.iterdir()) == ["run-000001.json"]  # this run's own report
+    assert sorted(p.name for p in reports.iterdir()) == ["run-000001.json", "run-000002.json"]  # the runs' own
     assert rejected.exists()  # rejected files wait for an operator
     assert f"inbox/archive/{old.name}: older than 10 days, removed (archive_days)" in run.stderr
