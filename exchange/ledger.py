@@ -207,8 +207,9 @@ class Ledger:
         # numbers, mobileIds) in one transaction; with SQLite's default 2 MiB page
         # cache those inserts re-read evicted pages all the time.
         self.db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+        self._committed_changes = 0  # rows changed by committed transactions since it was opened
         self._create()
-        self._opened_changes = self.db.total_changes  # what creating a new ledger wrote does not count
+        self._committed_changes = 0  # what creating or upgrading the ledger wrote does not count
         self._writer: SerialWorker | None = None
         self._reader: sqlite3.Connection | None = None
         self._created: CreatedIds | None = None
@@ -243,8 +244,9 @@ class Ledger:
                         (str(SCHEMA_VERSION),))
 
     def changes_since_open(self) -> int:
-        """Rows inserted, updated or deleted through this ledger since it was opened."""
-        return self.db.total_changes - self._opened_changes
+        """Rows inserted, updated or deleted by the transactions committed through this
+        ledger since it was opened; a file's work that was rolled back does not count."""
+        return self._committed_changes
 
     def close(self) -> None:
         if self._reader is not None:
@@ -321,6 +323,7 @@ class Ledger:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on any exception."""
         self.db.execute("BEGIN IMMEDIATE")
+        before = self.db.total_changes
         try:
             yield self.db
         except BaseException:
@@ -328,6 +331,7 @@ class Ledger:
             raise
         else:
             self.db.execute("COMMIT")
+            self._committed_changes += self.db.total_changes - before
 
     # --- files -----------------------------------------------------------
 

@@ -195,9 +195,9 @@ def test_a_ledger_this_user_cannot_write_is_one_line(ws):
 
 
 def test_state_naming_a_folder_is_one_line(ws):
-    ws.edit_config(lambda text: text.replace('# state = ".exchange/state.db"', 'state = "ledger"'))
-    (ws.root / "ledger").mkdir()
-    line = (f"exchange: {ws.root / 'ledger'}: a folder, not a ledger file (check 'state' in [paths] of "
+    ws.edit_config(lambda text: text.replace('# state = ".exchange/state.db"', 'state = "db/ledger"'))
+    (ws.root / "db" / "ledger").mkdir(parents=True)
+    line = (f"exchange: {ws.root / 'db' / 'ledger'}: a folder, not a ledger file (check 'state' in [paths] of "
             f"{ws.config})\n")
     for args in (["run", "--settle", "0"], ["status"]):
         result = ws.cli(*args)

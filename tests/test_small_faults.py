@@ -91,8 +91,9 @@ def test_validate_an_unreadable_file_is_one_line(tmp_path):
 
 def test_retry_the_same_name_twice_moves_it_once(ws):
     rejected = ws / "inbox" / "rejected"
-    (rejected / "cu.xml").write_text("junk", encoding="utf-8")
-    (rejected / "cu.xml.error.txt").write_text("cu.xml:1:1: not well-formed XML\n", encoding="utf-8")
+    (ws / "inbox" / "cee" / "cu.xml").write_text("junk", encoding="utf-8")
+    assert run_cli("run", "--settle", "0", "--no-transfer", cwd=ws).returncode == 1  # rejected, with its report
+    assert sorted(p.name for p in rejected.iterdir()) == ["cu.xml", "cu.xml.error.txt"]
 
     result = run_cli("retry", "cu.xml", "cu.xml", "inbox/rejected/cu.xml", cwd=ws)
     assert result.returncode == 0, result.stderr
