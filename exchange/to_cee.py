@@ -247,11 +247,10 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry,
         if second is not None:  # the transaction has ended, however: SQLite refuses to detach within it
             ledger_spool.detach(ledger)
             second.stop()
-    ws.summary.records_read += records
+    ws.summary.records_read += records  # committed: counted even if a fault keeps it from its final name
     ws.summary.merge(counted)
-    ws.finish(file_id, temp, outbox / final, path)
     ws.summary.files += 1
-    ws.summary.imports.append(final)
+    ws.finish(file_id, temp, outbox / final, path, published=lambda: ws.summary.imports.append(final))
     log.info("%s: %d records -> %s", path.name, records, final)
     return True
 

@@ -262,11 +262,11 @@ def _seal(ws: Workspace, path: Path, sha256: str, root: Root, channel: str, file
 
 def _published(ws: Workspace, path: Path, counted: Summary, records: int, file_id: int, temp: Path, final: str,
                entry) -> None:
-    ws.summary.records_read += records
+    ws.summary.records_read += records  # committed: counted even if a fault keeps it from its final name
     ws.summary.merge(counted)
-    ws.finish(file_id, temp, ws.paths.outbox_mobile / final, path)
     ws.summary.files += 1
-    ws.summary.packages.append(final)
+    ws.finish(file_id, temp, ws.paths.outbox_mobile / final, path,
+              published=lambda: ws.summary.packages.append(final))
     log.info("%s: %d records -> %s (%d records)", path.name, records, final, entry.records)
 
 

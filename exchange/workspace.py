@@ -258,7 +258,7 @@ class Workspace:
         return self.paths.inbox_cee if inbox == "cee" else self.paths.inbox_mobile
 
     def finish(self, file_id: int, temp: Path, final: Path, source: Path | None,
-               planned: Path | None = None) -> None:
+               planned: Path | None = None, published: Callable[[], None] = lambda: None) -> None:
         """claimed -> published -> archived: give the committed output its final
         name, then archive the input. Also what :meth:`recover` calls.
 
@@ -266,7 +266,9 @@ class Workspace:
         that a crash in between still leaves the ledger knowing where it is.
         The output never replaces a file (F7): a name taken by other content
         raises :class:`OutputExists`, and the output stays committed under its
-        temporary name until an operator has looked.
+        temporary name until an operator has looked. ``published`` is called
+        once the output has its final name, before the input is archived
+        (which a fault may still keep for the next start).
         """
         if temp != final and temp.exists():
             if files.same_file(temp, final):  # a crash between the link and the unlink of a publish
@@ -280,6 +282,7 @@ class Workspace:
                         f"{self._relative(final)}: a file of that name exists already with other content; the "
                         f"output of {row.name} stays as {self._relative(temp)} and nothing was overwritten (F7). "
                         "Move the other file away and run again", row.channel or "?", row.inbox) from None
+        published()
         if planned is None and source is not None and source.exists():
             planned = self._archive_destination(source.name)
         with self.ledger.transaction():

@@ -277,6 +277,7 @@ def test_an_archive_folder_that_cannot_be_written_blocks_no_later_run(ws: Worksp
     assert first.lines[-1] == (f"fault: a.xml: {claimed(ws, 'a.xml')} -> {day}/a.xml: Permission denied "
                                "(inbox/cee stopped for this run)"), str(first)
     assert ws.package_names() == ["MOB_MOBILE-PL_00000001.zip"]  # published; only its archiving is pending
+    assert "packages written: 1 (MOB_MOBILE-PL_00000001.zip)" in first.lines
     assert claimed(ws, "a.xml").read_bytes() == a
     status = ws.cli("status")
     assert status.returncode == 0, str(status)
