@@ -11,6 +11,7 @@ with EFBIG, as they fail with ENOSPC on a full file system.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import resource
@@ -258,6 +259,10 @@ def test_an_outbox_that_cannot_be_written_stops_its_inbox_only(ws: Workspace) ->
     assert "import documents written: 1 (CEEIMP_MOBILE-PL_00000001.xml)" in run.lines
     assert ws.inbox_names() == ["customers.xml"]  # back in its inbox, not in the claim folder
     assert ws.package_names() == []
+    status = ws.cli("status", "--json")
+    last = json.loads(status.stdout)["last_runs"][0]  # recorded as finished, with its fault
+    assert (last["exit_code"], last["files"], last["imports"], last["faults"]) == (
+        74, 1, ["CEEIMP_MOBILE-PL_00000001.xml"], [run.lines[-1].removeprefix("fault: ")])
 
     again = without_caps("run", "--settle", "0", "--no-transfer", cwd=ws.root)
     assert again.returncode == 0, str(again)
