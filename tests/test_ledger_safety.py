@@ -10,29 +10,23 @@ import fcntl
 import os
 import re
 import sqlite3
-import subprocess
 from pathlib import Path
 
 import pytest
 from workspace_util import (
     CHANNEL,
+    CliRun,
     Workspace,
-    cli_command,
-    cli_env,
     customer,
     customers,
     masterdata,
     occupation,
+    run_cli_unprivileged,
     snapshot,
 )
 
 README = 'see README "Restoring the ledger"'
 BACKUP_NAME = re.compile(r"state-(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)Z-run(\d+)\.db")
-
-# Tests run as root, which writes past permission bits, and the interpreter lives under /root
-# (mode 700), which uid 65534 cannot enter. So "a user without write permission" is root without
-# CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH: the permission bits bind it as they bind any user.
-WITHOUT_PRIVILEGE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
 
 MASTERDATA = masterdata("MD-1", "2026-11-27T06:00:00Z", occupations=[occupation("CEO", "Chief executive")])
 
@@ -62,9 +56,8 @@ def remove_ledger(ws: Workspace) -> None:
         path.unlink()
 
 
-def unprivileged(ws: Workspace, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*WITHOUT_PRIVILEGE, *cli_command(*args)], cwd=ws.root, env=cli_env(),
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+def unprivileged(ws: Workspace, *args: str) -> CliRun:
+    return run_cli_unprivileged(*args, cwd=ws.root)
 
 
 def first_run(ws: Workspace) -> None:

@@ -4,7 +4,7 @@ and a full disk lose nothing, double nothing and block nothing.
 
 Real runs of the CLI in real workspaces. Permissions are taken away the way
 an operator would meet them: the CLI runs as root without any capability
-(``setpriv --bounding-set=-all``), so a folder of mode 0555 refuses it as it
+(``workspace_util.WITHOUT_PRIVILEGE``), so a folder of mode 0555 refuses it as it
 refuses any user. A full disk is ``RLIMIT_FSIZE``: writes past the limit fail
 with EFBIG, as they fail with ENOSPC on a full file system.
 """
@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import resource
 import select
 import shutil
 import sqlite3
@@ -27,6 +26,7 @@ import pytest
 from inbound_util import body, parse_import, return_package, returned
 from inbound_util import mid, new_customer
 from workspace_util import (
+    WITHOUT_PRIVILEGE,
     CliRun,
     Workspace,
     assert_manifest,
@@ -38,6 +38,7 @@ from workspace_util import (
     occupation,
     person,
     read_package,
+    run_cli_unprivileged,
     sha256,
     start_cli,
     finish_cli,
@@ -69,17 +70,7 @@ def wait_for(condition, what: str, deadline_s: float = DEADLINE_S) -> None:
 
 
 def without_caps(*args: str | Path, cwd: Path, limit_bytes: int | None = None) -> CliRun:
-    """The CLI as root without capabilities: permissions apply as to any user."""
-    def limit() -> None:
-        if limit_bytes is not None:
-            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
-
-    started = datetime.now(timezone.utc).replace(microsecond=0)
-    proc = subprocess.run(["setpriv", "--bounding-set=-all", "--inh-caps=-all", *cli_command(*args)], cwd=cwd,
-                          env=cli_env(), stdin=subprocess.DEVNULL, capture_output=True, timeout=DEADLINE_S,
-                          preexec_fn=limit)
-    return CliRun(tuple(map(str, args)), proc.returncode, proc.stdout.decode("utf-8", "replace"),
-                  proc.stderr.decode("utf-8", "replace"), started, datetime.now(timezone.utc))
+    return run_cli_unprivileged(*args, cwd=cwd, timeout=DEADLINE_S, limit_bytes=limit_bytes)
 
 
 def no_traceback(run: CliRun) -> None:
@@ -474,8 +465,8 @@ def test_an_input_gone_before_it_is_claimed_is_no_fault(ws: Workspace, caplog) -
 def test_watch_lives_through_a_fault_and_finishes_once_it_is_mended(ws: Workspace) -> None:
     data = small_export("CU-1", "2026-11-27T08:00:00Z", "10001")
     ws.outbox_mobile.chmod(0o555)
-    proc = subprocess.Popen(["setpriv", "--bounding-set=-all", "--inh-caps=-all",
-                             *cli_command("watch", "--settle", "0", "--no-transfer")], cwd=ws.root, env=cli_env(),
+    proc = subprocess.Popen([*WITHOUT_PRIVILEGE, *cli_command("watch", "--settle", "0", "--no-transfer")],
+                            cwd=ws.root, env=cli_env(),
                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         ws.drop("customers.xml", data)

@@ -16,21 +16,13 @@ import time
 from pathlib import Path
 
 import pytest
-from workspace_util import EXAMPLES, cli_command, cli_env, run_cli
-
-# Tests run as root, which reads and writes past permission bits. The usual
-# unprivileged user cannot serve here: the interpreter and its packages live
-# under /root (mode 700), which uid 65534 cannot enter. So the command runs as
-# root without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, and the permission
-# bits bind it as they bind any user: mode 000 cannot be read, 555 not written.
-WITHOUT_PRIVILEGE = ["setpriv", "--bounding-set=-dac_override,-dac_read_search"]
+from workspace_util import EXAMPLES, CliRun, cli_command, cli_env, run_cli, run_cli_unprivileged
 
 LONG_NAME = "a" * 5000 + ".xml"
 
 
-def _unprivileged(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([*WITHOUT_PRIVILEGE, *cli_command(*args)], cwd=cwd, env=cli_env(),
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=120)
+def _unprivileged(*args: str | Path, cwd: Path) -> CliRun:
+    return run_cli_unprivileged(*args, cwd=cwd)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import resource
 import subprocess
 import sys
 import zipfile
@@ -452,6 +453,28 @@ def run_cli(*args: str | Path, cwd: Path, timeout: float = 120) -> CliRun:
     finished = datetime.now(timezone.utc)
     return CliRun(tuple(map(str, args)), proc.returncode, proc.stdout.decode("utf-8", "replace"),
                   proc.stderr.decode("utf-8", "replace"), started, finished)
+
+
+#: The CLI as a user whom file permissions bind. Not another uid: the interpreter lives under
+#: /root (mode 700) here, which no other user can enter. Root without capabilities (nothing
+#: in its bounding set, so nothing after exec) meets permission bits as any owner does: a
+#: folder of mode 0555 refuses it, a file of mode 0000 cannot be read.
+WITHOUT_PRIVILEGE = ["setpriv", "--bounding-set=-all", "--inh-caps=-all"]
+
+
+def run_cli_unprivileged(*args: str | Path, cwd: Path, timeout: float = 120,
+                         limit_bytes: int | None = None) -> CliRun:
+    """:func:`run_cli` without privilege (:data:`WITHOUT_PRIVILEGE`); ``limit_bytes`` sets
+    RLIMIT_FSIZE, so that a write past it fails with EFBIG as it would on a full disk."""
+    def limit() -> None:
+        if limit_bytes is not None:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
+
+    started = _floor_utc()
+    proc = subprocess.run([*WITHOUT_PRIVILEGE, *cli_command(*args)], cwd=cwd, env=cli_env(),
+                          stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, preexec_fn=limit)
+    return CliRun(tuple(map(str, args)), proc.returncode, proc.stdout.decode("utf-8", "replace"),
+                  proc.stderr.decode("utf-8", "replace"), started, datetime.now(timezone.utc))
 
 
 def start_cli(*args: str | Path, cwd: Path) -> tuple[subprocess.Popen, datetime]:
