@@ -9,6 +9,12 @@ and the tag's position is known: the line and column of its ``<``.
 Memory stays flat: records are built only for the checks in code, one at a
 time, and only the last megabyte or so of lines is kept to locate
 attributes inside multi-line tags.
+
+Time stays linear in the input, however many errors there are: a start tag
+is scanned once for the positions of all its attributes, columns are
+counted on from the last one counted, and once the report is full (1,000
+problems) the rest of the document is fed in whole blocks and its errors
+are only counted.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ class _Refused(Exception):
 _PIECES = re.compile(rb"[^>\r\n]*(?:>|\r\n|\r|\n)|[^>\r\n]+")
 _ELEMENT = re.compile(r"^Element '(?:\{[^}]*\})?([^']+)'")
 _ATTRIBUTE = re.compile(r"^Element '[^']+', attribute '(?:\{[^}]*\})?([^']+)'")
+#: Inside a start tag: a name (the element's, then each attribute's), a quoted
+#: value, a quote whose value goes on past the line, or the tag's end.
+_TAG_TOKEN = re.compile(rb"""([^\s=/>"']+)|"[^"]*"|'[^']*'|(["'])|[/>]""")
 
 
 class _Lines:
@@ -51,6 +60,7 @@ class _Lines:
         self.max_bytes = max_bytes
         self.number = 1  # the line being read
         self.current = bytearray()
+        self._mark = (0, 0, 1)  # (line, byte offset, column) of the last column counted
 
     @property
     def offset(self) -> int:
@@ -69,34 +79,71 @@ class _Lines:
         else:
             self.current += piece
 
-    def _line(self, number: int) -> bytes | None:
+    def _line(self, number: int) -> bytes | bytearray | None:
         if number == self.number:
-            return bytes(self.current)
-        for n, text in reversed(self.done):
-            if n == number:
-                return text
-            if n < number:
-                break
-        return None
+            return self.current  # not copied: callers only read it
+        # The kept lines are numbered without gaps: index, do not search.
+        index = number - self.number + len(self.done)
+        return self.done[index][1] if 0 <= index < len(self.done) else None
 
     def column(self, line: int, offset: int) -> int:
         """1-based column, in characters, of a byte offset in a line."""
         text = self._line(line)
         if text is None:
             return offset + 1
-        return len(text[:offset].decode("utf-8", "replace")) + 1
+        # Counted on from the last position asked about when it is further on the
+        # same line (positions come in order): every error on one long line would
+        # otherwise decode the line from its start again. Positions are of ASCII
+        # bytes ("<", a name after a space or a colon), so the parts decode alike.
+        mark_line, mark_offset, mark_column = self._mark
+        if mark_line == line and mark_offset <= offset:
+            column = mark_column + len(text[mark_offset:offset].decode("utf-8", "replace"))
+        else:
+            column = len(text[:offset].decode("utf-8", "replace")) + 1
+        if offset <= len(text):
+            self._mark = (line, offset, column)
+        return column
 
-    def find(self, line: int, offset: int, pattern: re.Pattern) -> tuple[int, int] | None:
-        """Line and column of the first match of ``pattern`` at or after a position."""
-        while line <= self.number:
-            text = self._line(line)
-            if text is None:
-                return None
-            found = pattern.search(text, offset)
-            if found:
-                return line, self.column(line, found.start())
-            line, offset = line + 1, 0
-        return None
+    def attributes(self, line: int, offset: int) -> dict[str, tuple[int, int]]:
+        """Line and column of each attribute of the start tag whose ``<`` is at a position.
+
+        Keyed by local name (libxml2 names an attribute without its prefix),
+        the first of a name wins; the position is that of the local name.
+        One pass over the tag, however many of its attributes are at fault.
+        Empty when the tag's first line is no longer kept.
+        """
+        found: dict[str, tuple[int, int]] = {}
+        element_name = True  # the first name in the tag is the element's
+        quote = None  # the quote of a value that goes on past a line break
+        position = offset + 1
+        while (text := self._line(line)) is not None:
+            if quote is not None:
+                close = text.find(quote, position)
+                if close < 0:
+                    line, position = line + 1, 0
+                    continue
+                quote, position = None, close + 1
+            for token in _TAG_TOKEN.finditer(text, position):
+                name, quote = token.group(1, 2)
+                if quote is not None:
+                    position = token.end()
+                    break
+                if name is None:
+                    if token.group() in (b"/", b">"):
+                        return found
+                elif element_name:
+                    element_name = False
+                else:
+                    local = name.rpartition(b":")[2]
+                    at = token.end() - len(local)
+                    key = local.decode("utf-8", "replace")
+                    if key not in found:
+                        found[key] = (line, self.column(line, at))
+            else:
+                if line == self.number:
+                    break
+                line, position = line + 1, 0
+        return found
 
 
 class _Tracker:
@@ -119,6 +166,10 @@ class _Tracker:
         self.builder: etree.TreeBuilder | None = None
         self.positions: dict[etree._Element, tuple[int, int]] = {}
         self.text_size = 0  # characters of the current text node
+        # The start tag located last: its "<", its column and (once an attribute
+        # is at fault) where its attributes are. Errors come tag by tag, in
+        # document order, so one tag is enough to locate each tag once.
+        self.located: tuple[tuple[int, int], int, dict[str, tuple[int, int]] | None] | None = None
 
     def start(self, tag, attrib, nsmap=None):
         qname = etree.QName(tag)
@@ -139,8 +190,8 @@ class _Tracker:
         self.stack.append((local, path, {}, at))
         self.touched = (local, path, at)
         if qname.namespace == safe.XINCLUDE_NS:
-            self.report.add(Problem(f"Element '{local}': XInclude is not allowed (F5)", line=at[0],
-                                    column=self.lines.column(*at), path=path))
+            self.report.add(self._locate(Problem(f"Element '{local}': XInclude is not allowed (F5)", path=path),
+                                         at))
         if len(self.stack) == 2 and tag in self.record_tags:
             self.builder = etree.TreeBuilder()
         if self.builder is not None:
@@ -172,15 +223,22 @@ class _Tracker:
                 self.positions.clear()
 
     def _locate(self, problem: Problem, at: tuple[int, int] | None) -> Problem:
-        if at is None:
+        """The problem at the start tag whose ``<`` is at ``at``, or at its attribute the message names.
+
+        Past the cap only the count matters: the problem is left where it is.
+        """
+        if at is None or self.report.full:
             return problem
-        line, column = at[0], self.lines.column(*at)
+        if self.located is None or self.located[0] != at:
+            self.located = (at, self.lines.column(*at), None)
+        line, column = at[0], self.located[1]
         attribute = _ATTRIBUTE.match(problem.message)
         if attribute:
-            found = self.lines.find(at[0], at[1], re.compile(rb"\b" + re.escape(attribute.group(1).encode())
-                                                             + rb"\s*="))
-            if found:
-                line, column = found
+            attributes = self.located[2]
+            if attributes is None:
+                attributes = self.lines.attributes(*at)
+                self.located = (at, column, attributes)
+            line, column = attributes.get(attribute.group(1), (line, column))
         return Problem(problem.message, line=line, column=column, path=problem.path)
 
     def comment(self, text):
@@ -202,11 +260,18 @@ def report(source: IO[bytes], kind: DocumentKind) -> Report:
     errors_seen = 0
 
     def schema_errors() -> None:
+        """Place each error libxml2 raised since the last call; past the cap, count them."""
         nonlocal errors_seen
+        # feed_error_log is a copy of the whole log, made on every access: it is
+        # read after each piece only while the report fills (so the log holds at
+        # most about the cap), and past the cap once at the end.
         log = parser.feed_error_log
-        if len(log) == errors_seen:
-            return
-        for entry in list(log)[errors_seen:]:
+        total = len(log)
+        for index in range(errors_seen, total):
+            if report.full:  # past the cap only the count matters
+                report.more += total - index
+                break
+            entry = log[index]
             message = readable(entry.message)
             named = _ELEMENT.match(entry.message)
             path, at = None, tracker.tag_at
@@ -218,29 +283,39 @@ def report(source: IO[bytes], kind: DocumentKind) -> Report:
                         path, at = frame_path, frame_at
                         break
             report.add(tracker._locate(Problem(message, path=path), at))
-        errors_seen = len(log)
+        errors_seen = total
 
-    while block := source.read(_BLOCK):
-        if report.full:  # past the cap only the count matters: whole blocks, fewer log copies
-            pieces = [block]
-        else:
-            pieces = [m.group() for m in _PIECES.finditer(block)]
-        for piece in pieces:
-            lt = piece.rfind(b"<")
-            if lt >= 0:
-                tracker.tag_at = (lines.number, lines.offset + lt)
-            tracker.touched = None
-            lines.take(piece) if not report.full else None
-            try:
-                parser.feed(piece)
-            except _Refused as refused:
-                report.add(refused.problem)
-                return report
-            except etree.XMLSyntaxError as error:
-                schema_errors()
-                report.add(syntax_problem(error))
-                return report
+    try:
+        while block := source.read(_BLOCK):
+            fed = 0
+            if not report.full:
+                for match in _PIECES.finditer(block):
+                    piece = match.group()
+                    lt = piece.rfind(b"<")
+                    if lt >= 0:
+                        tracker.tag_at = (lines.number, lines.offset + lt)
+                    tracker.touched = None
+                    lines.take(piece)
+                    fed = match.end()
+                    parser.feed(piece)
+                    schema_errors()
+                    if report.full:
+                        break
+            if fed < len(block):
+                # Past the cap only the count matters: the rest goes in whole, without
+                # lines or positions, and its errors are counted at the end.
+                tracker.touched = None
+                parser.feed(block[fed:])
+    except _Refused as refused:
+        if report.full:
             schema_errors()
+        report.add(refused.problem)
+        return report
+    except etree.XMLSyntaxError as error:
+        schema_errors()
+        report.add(syntax_problem(error))
+        return report
+    schema_errors()  # what the blocks fed past the cap raised, before close() adds its own
     truncated = bool(tracker.stack)
     try:
         parser.close()
