@@ -105,3 +105,17 @@ def test_past_the_cap_every_error_up_to_where_reading_stops_counts(tail, count, 
     assert len(verdict.report.problems) == 1000
     assert verdict.report.count == count
     assert verdict.lines()[999] == f"{path}:1002:36: {MAYBE.format(1000)}"
+
+
+def test_errors_past_line_65535_are_placed(tmp_path):
+    # libxml2 keeps a node's line in 16 bits; the report used to crash on a record past it.
+    valid = "".join(f'  <CommunicationMethod code="G{i}" displayInMobile="true"/>\n' for i in range(70000))
+    path = write(tmp_path, (f"{DECL}<MasterdataExport {HEAD}>\n{valid}{methods(1)}"
+                            '  <CommunicationMethod code="G5" displayInMobile="true"/>\n</MasterdataExport>\n'))
+    assert validate_file(path).lines() == [
+        f"{path}:70003:34: {MAYBE.format(70001)}",
+        f"{path}:70004:24: Element 'CommunicationMethod', attribute 'code': duplicate communication method code "
+        "'G5'; a communication method code appears at most once in a masterdata export "
+        "(at /MasterdataExport/CommunicationMethod[70002])",
+        f"{path}: INVALID (2 errors)",
+    ]

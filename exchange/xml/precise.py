@@ -196,7 +196,9 @@ class _Tracker:
             self.builder = etree.TreeBuilder()
         if self.builder is not None:
             element = self.builder.start(tag, attrib)
-            element.sourceline = at[0]
+            # libxml2 keeps a node's line in 16 bits (lxml raises past 65535): the
+            # problems of the checks take their line from self.positions anyway.
+            element.sourceline = min(at[0], 65535)
             self.positions[element] = at
 
     def data(self, text):
