@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from exchange.validation import validate_file
+from exchange.xml.validate import read_root
 
 DECL = '<?xml version="1.0" encoding="UTF-8"?>\n'
 HEAD = ('xmlns="urn:cee-mobile:cee-export:v1" exportId="E-1" salesChannel="MOBILE-PL" '
@@ -119,3 +120,16 @@ def test_errors_past_line_65535_are_placed(tmp_path):
         "(at /MasterdataExport/CommunicationMethod[70002])",
         f"{path}: INVALID (2 errors)",
     ]
+
+
+def test_the_root_attributes_are_read_in_order_with_their_namespaces(tmp_path):
+    path = write(tmp_path, f'{DECL}<MasterdataExport {HEAD} xmlns:x="urn:example:extra" x:flag="a &amp; b"\n'
+                           '    xml:lang="pl"></MasterdataExport>\n')
+    with open(path, "rb") as source:
+        root = read_root(source)
+    assert list(root.attrib.items()) == [
+        ("exportId", "E-1"), ("salesChannel", "MOBILE-PL"), ("createdAt", "2026-11-27T22:00:00Z"),
+        ("changedSince", "anytime"), ("{urn:example:extra}flag", "a & b"),
+        ("{http://www.w3.org/XML/1998/namespace}lang", "pl"),
+    ]
+    assert (root.tag, root.line) == ("{urn:cee-mobile:cee-export:v1}MasterdataExport", 2)
