@@ -10,15 +10,16 @@ Memory stays flat: records are built only for the checks in code, one at a
 time, and only the last megabyte or so of lines is kept to locate
 attributes inside multi-line tags.
 
-Time stays linear in the input, however many errors there are: a start tag
-is scanned once for the positions of all its attributes, columns are
-counted on from the last one counted, and once the report is full (1,000
+Time stays linear in the input, however many errors there are: columns are
+counted as the input comes in, a start tag is scanned once for the
+positions of all its attributes, and once the report is full (1,000
 problems) the rest of the document is fed in whole blocks and its errors
 are only counted.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections import deque
 from typing import IO
@@ -52,7 +53,13 @@ _TAG_TOKEN = re.compile(rb"""([^\s=/>"']+)|"[^"]*"|'[^']*'|(["'])|[/>]""")
 
 
 class _Lines:
-    """The recent logical lines of the input (CR, LF and CRLF all end one)."""
+    """The recent logical lines of the input (CR, LF and CRLF all end one).
+
+    Columns are counted as the pieces come in, so that the column of a tag is
+    known without going back over its line: a document on one line would
+    otherwise cost a pass over the line so far for every error. Like the
+    rest of the report, they count characters as UTF-8 with replacement.
+    """
 
     def __init__(self, max_bytes: int = 1 << 20):
         self.done: deque[tuple[int, bytes]] = deque()
@@ -60,24 +67,46 @@ class _Lines:
         self.max_bytes = max_bytes
         self.number = 1  # the line being read
         self.current = bytearray()
-        self._mark = (0, 0, 1)  # (line, byte offset, column) of the last column counted
+        self.characters = 0  # in the current line so far
+        # A block may end inside a character: the decoder keeps its first bytes.
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = False  # whether it does
 
     @property
     def offset(self) -> int:
         """Byte offset of the next byte within the current line."""
         return len(self.current)
 
-    def take(self, piece: bytes) -> None:
+    def take(self, piece: bytes) -> tuple[int, int, int] | None:
+        """Add the next piece of the input; where its last ``<`` is: (line, byte offset, column)."""
+        lt = piece.rfind(b"<")
+        at = None
+        if lt >= 0:
+            self.characters += self._count(piece[:lt])
+            # Bytes of a character cut short by the "<" are replaced before it.
+            cut_short = len(self._decoder.getstate()[0].decode("utf-8", "replace")) if self._pending else 0
+            at = (self.number, len(self.current) + lt, self.characters + cut_short + 1)
+            self.characters += self._count(piece[lt:])
+        else:
+            self.characters += self._count(piece)
+        self.current += piece
         if piece.endswith((b"\n", b"\r")):
-            self.current += piece
             self.done.append((self.number, bytes(self.current)))
             self.size += len(self.current)
             self.current = bytearray()
+            self.characters = 0
             self.number += 1
             while self.size > self.max_bytes and len(self.done) > 1:
                 self.size -= len(self.done.popleft()[1])
-        else:
-            self.current += piece
+        return at
+
+    def _count(self, data: bytes) -> int:
+        """Characters in the next bytes of the current line."""
+        if not self._pending and data.isascii():
+            return len(data)
+        count = len(self._decoder.decode(data))
+        self._pending = bool(self._decoder.getstate()[0])
+        return count
 
     def _line(self, number: int) -> bytes | bytearray | None:
         if number == self.number:
@@ -86,25 +115,7 @@ class _Lines:
         index = number - self.number + len(self.done)
         return self.done[index][1] if 0 <= index < len(self.done) else None
 
-    def column(self, line: int, offset: int) -> int:
-        """1-based column, in characters, of a byte offset in a line."""
-        text = self._line(line)
-        if text is None:
-            return offset + 1
-        # Counted on from the last position asked about when it is further on the
-        # same line (positions come in order): every error on one long line would
-        # otherwise decode the line from its start again. Positions are of ASCII
-        # bytes ("<", a name after a space or a colon), so the parts decode alike.
-        mark_line, mark_offset, mark_column = self._mark
-        if mark_line == line and mark_offset <= offset:
-            column = mark_column + len(text[mark_offset:offset].decode("utf-8", "replace"))
-        else:
-            column = len(text[:offset].decode("utf-8", "replace")) + 1
-        if offset <= len(text):
-            self._mark = (line, offset, column)
-        return column
-
-    def attributes(self, line: int, offset: int) -> dict[str, tuple[int, int]]:
+    def attributes(self, line: int, offset: int, column: int) -> dict[str, tuple[int, int]]:
         """Line and column of each attribute of the start tag whose ``<`` is at a position.
 
         Keyed by local name (libxml2 names an attribute without its prefix),
@@ -116,11 +127,15 @@ class _Lines:
         element_name = True  # the first name in the tag is the element's
         quote = None  # the quote of a value that goes on past a line break
         position = offset + 1
+        # Columns are counted on from the "<", then from each name: the bytes
+        # before a name are ASCII (a space, a colon), so each part decodes alone
+        # as it does within its line.
+        counted = offset
         while (text := self._line(line)) is not None:
             if quote is not None:
                 close = text.find(quote, position)
                 if close < 0:
-                    line, position = line + 1, 0
+                    line, position, counted, column = line + 1, 0, 0, 1
                     continue
                 quote, position = None, close + 1
             for token in _TAG_TOKEN.finditer(text, position):
@@ -136,13 +151,13 @@ class _Lines:
                 else:
                     local = name.rpartition(b":")[2]
                     at = token.end() - len(local)
-                    key = local.decode("utf-8", "replace")
-                    if key not in found:
-                        found[key] = (line, self.column(line, at))
+                    column += len(text[counted:at].decode("utf-8", "replace"))
+                    counted = at
+                    found.setdefault(local.decode("utf-8", "replace"), (line, column))
             else:
                 if line == self.number:
                     break
-                line, position = line + 1, 0
+                line, position, counted, column = line + 1, 0, 0, 1
         return found
 
 
@@ -159,17 +174,18 @@ class _Tracker:
         self.lines = lines
         self.checker = checker_for(kind)
         self.record_tags = set(kind.record_tags())
+        # A position is (line, byte offset, column) of a "<".
         # One frame per open element: (local name, path, child counts, position of its "<").
-        self.stack: list[tuple[str, str, dict[str, int], tuple[int, int]]] = []
-        self.touched: tuple[str, str, tuple[int, int]] | None = None  # the element of the current piece
-        self.tag_at: tuple[int, int] = (1, 0)  # (line, byte offset) of the last "<" fed
+        self.stack: list[tuple[str, str, dict[str, int], tuple[int, int, int]]] = []
+        self.touched: tuple[str, str, tuple[int, int, int]] | None = None  # the element of the current piece
+        self.tag_at: tuple[int, int, int] = (1, 0, 1)  # of the last "<" fed
         self.builder: etree.TreeBuilder | None = None
-        self.positions: dict[etree._Element, tuple[int, int]] = {}
+        self.positions: dict[etree._Element, tuple[int, int, int]] = {}
         self.text_size = 0  # characters of the current text node
-        # The start tag located last: its "<", its column and (once an attribute
-        # is at fault) where its attributes are. Errors come tag by tag, in
-        # document order, so one tag is enough to locate each tag once.
-        self.located: tuple[tuple[int, int], int, dict[str, tuple[int, int]] | None] | None = None
+        # The attributes of the start tag whose attribute was at fault last, and
+        # where each is. Errors come tag by tag, in document order: each tag is
+        # scanned once.
+        self.scanned: tuple[tuple[int, int, int], dict[str, tuple[int, int]]] | None = None
 
     def start(self, tag, attrib, nsmap=None):
         qname = etree.QName(tag)
@@ -179,7 +195,7 @@ class _Tracker:
             at = self.tag_at
             raise _Refused(Problem(
                 f"not well-formed XML: elements nested deeper than {MAX_DEPTH} levels (F5)",
-                line=at[0], column=self.lines.column(*at)))
+                line=at[0], column=at[2]))
         if self.stack:
             counts = self.stack[-1][2]
             counts[local] = counts.get(local, 0) + 1
@@ -224,23 +240,19 @@ class _Tracker:
                     self.report.add(self._locate(problem, self.positions.get(element)))
                 self.positions.clear()
 
-    def _locate(self, problem: Problem, at: tuple[int, int] | None) -> Problem:
+    def _locate(self, problem: Problem, at: tuple[int, int, int] | None) -> Problem:
         """The problem at the start tag whose ``<`` is at ``at``, or at its attribute the message names.
 
         Past the cap only the count matters: the problem is left where it is.
         """
         if at is None or self.report.full:
             return problem
-        if self.located is None or self.located[0] != at:
-            self.located = (at, self.lines.column(*at), None)
-        line, column = at[0], self.located[1]
+        line, column = at[0], at[2]
         attribute = _ATTRIBUTE.match(problem.message)
         if attribute:
-            attributes = self.located[2]
-            if attributes is None:
-                attributes = self.lines.attributes(*at)
-                self.located = (at, column, attributes)
-            line, column = attributes.get(attribute.group(1), (line, column))
+            if self.scanned is None or self.scanned[0] != at:
+                self.scanned = (at, self.lines.attributes(*at))
+            line, column = self.scanned[1].get(attribute.group(1), (line, column))
         return Problem(problem.message, line=line, column=column, path=problem.path)
 
     def comment(self, text):
@@ -293,11 +305,10 @@ def report(source: IO[bytes], kind: DocumentKind) -> Report:
             if not report.full:
                 for match in _PIECES.finditer(block):
                     piece = match.group()
-                    lt = piece.rfind(b"<")
-                    if lt >= 0:
-                        tracker.tag_at = (lines.number, lines.offset + lt)
+                    at = lines.take(piece)
+                    if at is not None:
+                        tracker.tag_at = at
                     tracker.touched = None
-                    lines.take(piece)
                     fed = match.end()
                     parser.feed(piece)
                     schema_errors()
