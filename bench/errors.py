@@ -3,8 +3,7 @@
     python bench/errors.py [--counts 2500,10000,40000] [--shapes attributes,...] [--repeat 3]
                            [--timeout 300] [--code DIR]
 
-For each shape and each count N a document with N errors is written into a
-temporary folder:
+For each shape and each N a document is written into a temporary folder:
 
 attributes
     the root's start tag carries N attributes the schema does not allow,
@@ -16,6 +15,9 @@ elements
     (not a boolean), one a line.
 elements-line
     the same, all on one line.
+late-line
+    N valid ``CommunicationMethod`` elements, then 1,000 with that error, all
+    on one line: the errors are few, but far into a long line.
 
 Each document is then timed twice, each time in a child process of its own,
 back to back:
@@ -58,20 +60,29 @@ BLOCK = 1 << 16
 CEE_EXPORT = "urn:cee-mobile:cee-export:v1"
 HEAD = (f'xmlns="{CEE_EXPORT}" exportId="E-1" salesChannel="MOBILE-PL" '
         'createdAt="2026-11-27T22:00:00Z" changedSince="anytime"')
-SHAPES = ("attributes", "attribute-lines", "elements", "elements-line")
+SHAPES = ("attributes", "attribute-lines", "elements", "elements-line", "late-line")
+LATE = 1000  # the errors of late-line
 VARIANTS = ("baseline", "report")
 
 
 def document(shape: str, count: int) -> bytes:
-    """A MasterdataExport with ``count`` schema errors, laid out as ``shape`` says."""
+    """A MasterdataExport for ``shape`` and N = ``count``; see :func:`errors_in`."""
     decl = '<?xml version="1.0" encoding="UTF-8"?>\n'
     if shape in ("attributes", "attribute-lines"):
         separator = " " if shape == "attributes" else "\n  "
         attributes = separator.join(f'bad{i}="x"' for i in range(count))
         return f"{decl}<MasterdataExport {HEAD}{separator}{attributes}>\n</MasterdataExport>\n".encode()
     end = "\n" if shape == "elements" else ""
-    body = "".join(f'  <CommunicationMethod code="M{i}" displayInMobile="maybe"/>{end}' for i in range(count))
+    valid = count if shape == "late-line" else 0
+    body = "".join(f'  <CommunicationMethod code="V{i}" displayInMobile="true"/>{end}' for i in range(valid)) + \
+        "".join(f'  <CommunicationMethod code="M{i}" displayInMobile="maybe"/>{end}'
+                for i in range(errors_in(shape, count)))
     return f"{decl}<MasterdataExport {HEAD}>{end}{body}</MasterdataExport>\n".encode()
+
+
+def errors_in(shape: str, count: int) -> int:
+    """The errors in the document of ``shape`` for N = ``count``."""
+    return LATE if shape == "late-line" else count
 
 
 # --------------------------------------------------------------------------
@@ -126,11 +137,11 @@ def run(variant: str, path: Path, code: Path, timeout: float) -> dict | None:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def verdict(result: dict | None, variant: str, count: int) -> str:
+def verdict(result: dict | None, variant: str, errors: int) -> str:
     if result is None:
         return "stopped"
-    listed = min(count, 1000) if variant == "report" else 0
-    if result["count"] != count or result["listed"] != listed:
+    listed = min(errors, 1000) if variant == "report" else 0
+    if result["count"] != errors or result["listed"] != listed:
         return f"UNEXPECTED: {result['count']} errors, {result['listed']} listed"
     return "ok"
 
@@ -138,7 +149,7 @@ def verdict(result: dict | None, variant: str, count: int) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--counts", default="2500,10000,40000",
-                        help="numbers of errors per document, comma-separated (default 2500,10000,40000)")
+                        help="values of N, comma-separated (default 2500,10000,40000)")
     parser.add_argument("--shapes", default=",".join(SHAPES),
                         help=f"comma-separated, from {','.join(SHAPES)} (default: all)")
     parser.add_argument("--repeat", type=int, default=3,
@@ -171,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         what = "not a git checkout"
     print(f"measuring {code}/exchange ({what}); CPU seconds of the timed call, least of {args.repeat}; "
           f"timeout {args.timeout:g} s", flush=True)
-    header = f"{'shape':<16} {'errors':>7} {'KiB':>7} {'baseline s':>11} {'report s':>10} {'ratio':>8}  verdict"
+    header = f"{'shape':<16} {'N':>7} {'KiB':>7} {'baseline s':>11} {'report s':>10} {'ratio':>8}  verdict"
     print(header)
     print("-" * len(header))
     ratios: dict[str, list[tuple[int, float | None]]] = {}
@@ -194,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                 ratio = report["cpu"] / base["cpu"] if base and report else None
                 ratio_s = f"{ratio:.1f}" if ratio is not None else (f">{args.timeout / base['cpu']:.0f}" if base
                                                                     else "?")
-                verdicts = {v: verdict(best[v], v, count) for v in VARIANTS}
+                verdicts = {v: verdict(best[v], v, errors_in(shape, count)) for v in VARIANTS}
                 shown = "ok" if set(verdicts.values()) == {"ok"} else "; ".join(f"{v}: {t}"
                                                                                  for v, t in verdicts.items())
                 print(f"{shape:<16} {count:>7} {path.stat().st_size / 1024:>7.0f} {base_s:>11} {report_s:>10} "
@@ -202,12 +213,12 @@ def main(argv: list[str] | None = None) -> int:
                 ratios.setdefault(shape, []).append((count, ratio))
                 path.unlink()
     print()
-    print("growth of the ratio from the fewest to the most errors (1.0: linear; N x more errors gives about "
-          "N x for a quadratic report):")
+    print("growth of the ratio from the smallest N to the largest (1.0: linear; k x N gives about k x for a "
+          "report quadratic in N):")
     for shape, measured in ratios.items():
         (low_n, low), (high_n, high) = measured[0], measured[-1]
         if low is not None and high is not None:
-            print(f"  {shape:<16} x{high / low:.2f} for x{high_n / low_n:g} errors")
+            print(f"  {shape:<16} x{high / low:.2f} for x{high_n / low_n:g} N")
         else:
             print(f"  {shape:<16} not measured: a run was stopped")
     return 0
