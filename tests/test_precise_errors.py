@@ -133,3 +133,14 @@ def test_the_root_attributes_are_read_in_order_with_their_namespaces(tmp_path):
         ("{http://www.w3.org/XML/1998/namespace}lang", "pl"),
     ]
     assert (root.tag, root.line) == ("{urn:cee-mobile:cee-export:v1}MasterdataExport", 2)
+
+
+def test_a_crlf_cut_by_the_end_of_a_block_ends_one_line(tmp_path):
+    # The report reads 64 KiB at a time: the comment puts the CR of line 2 at the
+    # last byte of the first block, its LF at the first of the second.
+    head = DECL.replace("\n", "\r\n") + "<!--"
+    text = (head + "x" * (65535 - len(head) - len("-->")) + "-->\r\n"
+            f"<MasterdataExport {HEAD}>\r\n" + methods(1, "\r\n") + "</MasterdataExport>\r\n")
+    assert text.encode()[65535:65537] == b"\r\n"
+    path = write(tmp_path, text)
+    assert validate_file(path).lines() == [f"{path}:4:34: {MAYBE.format(1)}", f"{path}: INVALID (1 error)"]

@@ -79,6 +79,12 @@ class _Lines:
 
     def take(self, piece: bytes) -> tuple[int, int, int] | None:
         """Add the next piece of the input; where its last ``<`` is: (line, byte offset, column)."""
+        if piece == b"\n" and not self.current and self.done and self.done[-1][1].endswith(b"\r"):
+            # The LF of a CRLF that a block boundary cut off: the line it ends is done already.
+            number, text = self.done[-1]
+            self.done[-1] = (number, text + piece)
+            self.size += 1
+            return None
         lt = piece.rfind(b"<")
         at = None
         if lt >= 0:
