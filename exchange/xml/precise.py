@@ -326,7 +326,7 @@ def report(source: IO[bytes], kind: DocumentKind) -> Report:
                 tracker.touched = None
                 parser.feed(block[fed:])
     except _Refused as refused:
-        if report.full:
+        if report.full:  # the errors of the blocks fed whole, up to the refusal
             schema_errors()
         report.add(refused.problem)
         return report
