@@ -87,7 +87,11 @@ class _Lines:
             return None
         lt = piece.rfind(b"<")
         at = None
-        if lt >= 0:
+        if not self._pending and piece.isascii():  # most pieces: one character a byte
+            if lt >= 0:
+                at = (self.number, len(self.current) + lt, self.characters + lt + 1)
+            self.characters += len(piece)
+        elif lt >= 0:
             self.characters += self._count(piece[:lt])
             # Bytes of a character cut short by the "<" are replaced before it.
             cut_short = len(self._decoder.getstate()[0].decode("utf-8", "replace")) if self._pending else 0
@@ -287,6 +291,8 @@ def report(source: IO[bytes], kind: DocumentKind) -> Report:
         # most about the cap), and past the cap once at the end.
         log = parser.feed_error_log
         total = len(log)
+        if total == errors_seen:
+            return
         for index in range(errors_seen, total):
             if report.full:  # past the cap only the count matters
                 report.more += total - index
@@ -307,7 +313,7 @@ def report(source: IO[bytes], kind: DocumentKind) -> Report:
 
     try:
         while block := source.read(_BLOCK):
-            fed = 0
+            rest = 0  # where the part of the block fed whole begins
             if not report.full:
                 for match in _PIECES.finditer(block):
                     piece = match.group()
@@ -315,16 +321,18 @@ def report(source: IO[bytes], kind: DocumentKind) -> Report:
                     if at is not None:
                         tracker.tag_at = at
                     tracker.touched = None
-                    fed = match.end()
                     parser.feed(piece)
                     schema_errors()
                     if report.full:
+                        rest = match.end()
                         break
-            if fed < len(block):
+                else:
+                    continue
+            if rest < len(block):
                 # Past the cap only the count matters: the rest goes in whole, without
                 # lines or positions, and its errors are counted at the end.
                 tracker.touched = None
-                parser.feed(block[fed:])
+                parser.feed(block[rest:])
     except _Refused as refused:
         if report.full:  # the errors of the blocks fed whole, up to the refusal
             schema_errors()
