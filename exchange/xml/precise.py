@@ -9,10 +9,17 @@ and the tag's position is known: the line and column of its ``<``.
 Memory stays flat: records are built only for the checks in code, one at a
 time, and only the last megabyte or so of lines is kept to locate
 attributes inside multi-line tags.
+
+Time stays linear in the input, however many errors there are: columns are
+counted as the input comes in, a start tag is scanned once for the
+positions of all its attributes, and once the report is full (1,000
+problems) the rest of the document is fed in whole blocks and its errors
+are only counted.
 """
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections import deque
 from typing import IO
@@ -40,10 +47,19 @@ class _Refused(Exception):
 _PIECES = re.compile(rb"[^>\r\n]*(?:>|\r\n|\r|\n)|[^>\r\n]+")
 _ELEMENT = re.compile(r"^Element '(?:\{[^}]*\})?([^']+)'")
 _ATTRIBUTE = re.compile(r"^Element '[^']+', attribute '(?:\{[^}]*\})?([^']+)'")
+#: Inside a start tag: a name (the element's, then each attribute's), a quoted
+#: value, a quote whose value goes on past the line, or the tag's end.
+_TAG_TOKEN = re.compile(rb"""([^\s=/>"']+)|"[^"]*"|'[^']*'|(["'])|[/>]""")
 
 
 class _Lines:
-    """The recent logical lines of the input (CR, LF and CRLF all end one)."""
+    """The recent logical lines of the input (CR, LF and CRLF all end one).
+
+    Columns are counted as the pieces come in, so that the column of a tag is
+    known without going back over its line: a document on one line would
+    otherwise cost a pass over the line so far for every error. Like the
+    rest of the report, they count characters as UTF-8 with replacement.
+    """
 
     def __init__(self, max_bytes: int = 1 << 20):
         self.done: deque[tuple[int, bytes]] = deque()
@@ -51,52 +67,108 @@ class _Lines:
         self.max_bytes = max_bytes
         self.number = 1  # the line being read
         self.current = bytearray()
+        self.characters = 0  # in the current line so far
+        # A block may end inside a character: the decoder keeps its first bytes.
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self._pending = False  # whether it does
 
     @property
     def offset(self) -> int:
         """Byte offset of the next byte within the current line."""
         return len(self.current)
 
-    def take(self, piece: bytes) -> None:
+    def take(self, piece: bytes) -> tuple[int, int, int] | None:
+        """Add the next piece of the input; where its last ``<`` is: (line, byte offset, column)."""
+        if piece == b"\n" and not self.current and self.done and self.done[-1][1].endswith(b"\r"):
+            # The LF of a CRLF that a block boundary cut off: the line it ends is done already.
+            number, text = self.done[-1]
+            self.done[-1] = (number, text + piece)
+            self.size += 1
+            return None
+        lt = piece.rfind(b"<")
+        at = None
+        if not self._pending and piece.isascii():  # most pieces: one character a byte
+            if lt >= 0:
+                at = (self.number, len(self.current) + lt, self.characters + lt + 1)
+            self.characters += len(piece)
+        elif lt >= 0:
+            self.characters += self._count(piece[:lt])
+            # Bytes of a character cut short by the "<" are replaced before it.
+            cut_short = len(self._decoder.getstate()[0].decode("utf-8", "replace")) if self._pending else 0
+            at = (self.number, len(self.current) + lt, self.characters + cut_short + 1)
+            self.characters += self._count(piece[lt:])
+        else:
+            self.characters += self._count(piece)
+        self.current += piece
         if piece.endswith((b"\n", b"\r")):
-            self.current += piece
             self.done.append((self.number, bytes(self.current)))
             self.size += len(self.current)
             self.current = bytearray()
+            self.characters = 0
             self.number += 1
             while self.size > self.max_bytes and len(self.done) > 1:
                 self.size -= len(self.done.popleft()[1])
-        else:
-            self.current += piece
+        return at
 
-    def _line(self, number: int) -> bytes | None:
+    def _count(self, data: bytes) -> int:
+        """Characters in the next bytes of the current line."""
+        if not self._pending and data.isascii():
+            return len(data)
+        count = len(self._decoder.decode(data))
+        self._pending = bool(self._decoder.getstate()[0])
+        return count
+
+    def _line(self, number: int) -> bytes | bytearray | None:
         if number == self.number:
-            return bytes(self.current)
-        for n, text in reversed(self.done):
-            if n == number:
-                return text
-            if n < number:
-                break
-        return None
+            return self.current  # not copied: callers only read it
+        # The kept lines are numbered without gaps: index, do not search.
+        index = number - self.number + len(self.done)
+        return self.done[index][1] if 0 <= index < len(self.done) else None
 
-    def column(self, line: int, offset: int) -> int:
-        """1-based column, in characters, of a byte offset in a line."""
-        text = self._line(line)
-        if text is None:
-            return offset + 1
-        return len(text[:offset].decode("utf-8", "replace")) + 1
+    def attributes(self, line: int, offset: int, column: int) -> dict[str, tuple[int, int]]:
+        """Line and column of each attribute of the start tag whose ``<`` is at a position.
 
-    def find(self, line: int, offset: int, pattern: re.Pattern) -> tuple[int, int] | None:
-        """Line and column of the first match of ``pattern`` at or after a position."""
-        while line <= self.number:
-            text = self._line(line)
-            if text is None:
-                return None
-            found = pattern.search(text, offset)
-            if found:
-                return line, self.column(line, found.start())
-            line, offset = line + 1, 0
-        return None
+        Keyed by local name (libxml2 names an attribute without its prefix),
+        the first of a name wins; the position is that of the local name.
+        One pass over the tag, however many of its attributes are at fault.
+        Empty when the tag's first line is no longer kept.
+        """
+        found: dict[str, tuple[int, int]] = {}
+        element_name = True  # the first name in the tag is the element's
+        quote = None  # the quote of a value that goes on past a line break
+        position = offset + 1
+        # Columns are counted on from the "<", then from each name: the bytes
+        # before a name are ASCII (a space, a colon), so each part decodes alone
+        # as it does within its line.
+        counted = offset
+        while (text := self._line(line)) is not None:
+            if quote is not None:
+                close = text.find(quote, position)
+                if close < 0:
+                    line, position, counted, column = line + 1, 0, 0, 1
+                    continue
+                quote, position = None, close + 1
+            for token in _TAG_TOKEN.finditer(text, position):
+                name, quote = token.group(1, 2)
+                if quote is not None:
+                    position = token.end()
+                    break
+                if name is None:
+                    if token.group() in (b"/", b">"):
+                        return found
+                elif element_name:
+                    element_name = False
+                else:
+                    local = name.rpartition(b":")[2]
+                    at = token.end() - len(local)
+                    column += len(text[counted:at].decode("utf-8", "replace"))
+                    counted = at
+                    found.setdefault(local.decode("utf-8", "replace"), (line, column))
+            else:
+                if line == self.number:
+                    break
+                line, position, counted, column = line + 1, 0, 0, 1
+        return found
 
 
 class _Tracker:
@@ -112,13 +184,18 @@ class _Tracker:
         self.lines = lines
         self.checker = checker_for(kind)
         self.record_tags = set(kind.record_tags())
+        # A position is (line, byte offset, column) of a "<".
         # One frame per open element: (local name, path, child counts, position of its "<").
-        self.stack: list[tuple[str, str, dict[str, int], tuple[int, int]]] = []
-        self.touched: tuple[str, str, tuple[int, int]] | None = None  # the element of the current piece
-        self.tag_at: tuple[int, int] = (1, 0)  # (line, byte offset) of the last "<" fed
+        self.stack: list[tuple[str, str, dict[str, int], tuple[int, int, int]]] = []
+        self.touched: tuple[str, str, tuple[int, int, int]] | None = None  # the element of the current piece
+        self.tag_at: tuple[int, int, int] = (1, 0, 1)  # of the last "<" fed
         self.builder: etree.TreeBuilder | None = None
-        self.positions: dict[etree._Element, tuple[int, int]] = {}
+        self.positions: dict[etree._Element, tuple[int, int, int]] = {}
         self.text_size = 0  # characters of the current text node
+        # The attributes of the start tag whose attribute was at fault last, and
+        # where each is. Errors come tag by tag, in document order: each tag is
+        # scanned once.
+        self.scanned: tuple[tuple[int, int, int], dict[str, tuple[int, int]]] | None = None
 
     def start(self, tag, attrib, nsmap=None):
         qname = etree.QName(tag)
@@ -128,7 +205,7 @@ class _Tracker:
             at = self.tag_at
             raise _Refused(Problem(
                 f"not well-formed XML: elements nested deeper than {MAX_DEPTH} levels (F5)",
-                line=at[0], column=self.lines.column(*at)))
+                line=at[0], column=at[2]))
         if self.stack:
             counts = self.stack[-1][2]
             counts[local] = counts.get(local, 0) + 1
@@ -139,13 +216,15 @@ class _Tracker:
         self.stack.append((local, path, {}, at))
         self.touched = (local, path, at)
         if qname.namespace == safe.XINCLUDE_NS:
-            self.report.add(Problem(f"Element '{local}': XInclude is not allowed (F5)", line=at[0],
-                                    column=self.lines.column(*at), path=path))
+            self.report.add(self._locate(Problem(f"Element '{local}': XInclude is not allowed (F5)", path=path),
+                                         at))
         if len(self.stack) == 2 and tag in self.record_tags:
             self.builder = etree.TreeBuilder()
         if self.builder is not None:
             element = self.builder.start(tag, attrib)
-            element.sourceline = at[0]
+            # libxml2 keeps a node's line in 16 bits (lxml raises past 65535): the
+            # problems of the checks take their line from self.positions anyway.
+            element.sourceline = min(at[0], 65535)
             self.positions[element] = at
 
     def data(self, text):
@@ -171,16 +250,19 @@ class _Tracker:
                     self.report.add(self._locate(problem, self.positions.get(element)))
                 self.positions.clear()
 
-    def _locate(self, problem: Problem, at: tuple[int, int] | None) -> Problem:
-        if at is None:
+    def _locate(self, problem: Problem, at: tuple[int, int, int] | None) -> Problem:
+        """The problem at the start tag whose ``<`` is at ``at``, or at its attribute the message names.
+
+        Past the cap only the count matters: the problem is left where it is.
+        """
+        if at is None or self.report.full:
             return problem
-        line, column = at[0], self.lines.column(*at)
+        line, column = at[0], at[2]
         attribute = _ATTRIBUTE.match(problem.message)
         if attribute:
-            found = self.lines.find(at[0], at[1], re.compile(rb"\b" + re.escape(attribute.group(1).encode())
-                                                             + rb"\s*="))
-            if found:
-                line, column = found
+            if self.scanned is None or self.scanned[0] != at:
+                self.scanned = (at, self.lines.attributes(*at))
+            line, column = self.scanned[1].get(attribute.group(1), (line, column))
         return Problem(problem.message, line=line, column=column, path=problem.path)
 
     def comment(self, text):
@@ -202,11 +284,20 @@ def report(source: IO[bytes], kind: DocumentKind) -> Report:
     errors_seen = 0
 
     def schema_errors() -> None:
+        """Place each error libxml2 raised since the last call; past the cap, count them."""
         nonlocal errors_seen
+        # feed_error_log is a copy of the whole log, made on every access: it is
+        # read after each piece only while the report fills (so the log holds at
+        # most about the cap), and past the cap once at the end.
         log = parser.feed_error_log
-        if len(log) == errors_seen:
+        total = len(log)
+        if total == errors_seen:
             return
-        for entry in list(log)[errors_seen:]:
+        for index in range(errors_seen, total):
+            if report.full:  # past the cap only the count matters
+                report.more += total - index
+                break
+            entry = log[index]
             message = readable(entry.message)
             named = _ELEMENT.match(entry.message)
             path, at = None, tracker.tag_at
@@ -218,29 +309,40 @@ def report(source: IO[bytes], kind: DocumentKind) -> Report:
                         path, at = frame_path, frame_at
                         break
             report.add(tracker._locate(Problem(message, path=path), at))
-        errors_seen = len(log)
+        errors_seen = total
 
-    while block := source.read(_BLOCK):
-        if report.full:  # past the cap only the count matters: whole blocks, fewer log copies
-            pieces = [block]
-        else:
-            pieces = [m.group() for m in _PIECES.finditer(block)]
-        for piece in pieces:
-            lt = piece.rfind(b"<")
-            if lt >= 0:
-                tracker.tag_at = (lines.number, lines.offset + lt)
-            tracker.touched = None
-            lines.take(piece) if not report.full else None
-            try:
-                parser.feed(piece)
-            except _Refused as refused:
-                report.add(refused.problem)
-                return report
-            except etree.XMLSyntaxError as error:
-                schema_errors()
-                report.add(syntax_problem(error))
-                return report
+    try:
+        while block := source.read(_BLOCK):
+            rest = 0  # where the part of the block fed whole begins
+            if not report.full:
+                for match in _PIECES.finditer(block):
+                    piece = match.group()
+                    at = lines.take(piece)
+                    if at is not None:
+                        tracker.tag_at = at
+                    tracker.touched = None
+                    parser.feed(piece)
+                    schema_errors()
+                    if report.full:
+                        rest = match.end()
+                        break
+                else:
+                    continue
+            if rest < len(block):
+                # Past the cap only the count matters: the rest goes in whole, without
+                # lines or positions, and its errors are counted at the end.
+                tracker.touched = None
+                parser.feed(block[rest:])
+    except _Refused as refused:
+        if report.full:  # the errors of the blocks fed whole, up to the refusal
             schema_errors()
+        report.add(refused.problem)
+        return report
+    except etree.XMLSyntaxError as error:
+        schema_errors()
+        report.add(syntax_problem(error))
+        return report
+    schema_errors()  # what the blocks fed past the cap raised, before close() adds its own
     truncated = bool(tracker.stack)
     try:
         parser.close()
