@@ -271,6 +271,11 @@ def _plain_utf8(start: bytes) -> bool:
         version is not None and version.group(1) == b"1.0"
 
 
+#: More attributes than any export or data file root has: such a file is not cut (it is invalid,
+#: and the one pass says why), as reading many attributes by name is quadratic in lxml.
+_MAX_ROOT_ATTRIBUTES = 32
+
+
 def _root_tags(open_source: Callable[[], IO[bytes]]) -> tuple[bytes | None, bytes]:
     """The root's start tag (its namespaces and attributes as parsed) and end tag;
     (None, b"") when they cannot be read (then the file is not cut, and the usual
@@ -278,6 +283,8 @@ def _root_tags(open_source: Callable[[], IO[bytes]]) -> tuple[bytes | None, byte
     try:
         with open_source() as source:
             for _event, root in safe.iterparse(source, events=("start",)):
+                if len(root.attrib) > _MAX_ROOT_ATTRIBUTES:
+                    return None, b""  # not a root the XSDs allow; copying it costs N² in lxml
                 copy = etree.Element(root.tag, dict(root.attrib), nsmap=root.nsmap)
                 start = etree.tostring(copy)
                 if not start.endswith(b"/>"):
