@@ -180,14 +180,16 @@ def check(config: Config) -> Path | None:
     if empty:
         history = find_history(config, runs)
         if history is not None:
-            raise _refuse(config, "empty (no files, no sequence numbers)", history)
+            raise _refuse(config, "empty (no files, no sequence numbers, no runs)", history)
     return state
 
 
 def _contents(db: sqlite3.Connection) -> tuple[bool, set[int]]:
-    """Whether the ledger has no ``files`` and no ``sequences`` rows, and (if so) its run numbers."""
+    """Whether the ledger is as good as new (no ``files``, ``sequences``, ``deliveries`` or
+    ``runs`` rows), and its run numbers. A ledger that has run is not "empty": outputs put
+    into the outbox by hand after it began are not a lost ledger's history."""
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    for table in ("files", "sequences"):
+    for table in ("files", "sequences", "deliveries", "runs"):
         if table in tables and db.execute(f"SELECT EXISTS (SELECT 1 FROM {table})").fetchone()[0]:
             return False, set()
     runs = {run for (run,) in db.execute("SELECT id FROM runs")} if "runs" in tables else set()

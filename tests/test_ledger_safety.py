@@ -128,14 +128,15 @@ def test_a_ledger_without_files_or_sequences_is_refused_where_history_says_other
     first_run(ws)
     db = sqlite3.connect(state(ws))
     with db:
-        db.execute("DELETE FROM files")
-        db.execute("DELETE FROM sequences")
+        for table in ("files", "sequences", "runs"):
+            db.execute(f"DELETE FROM {table}")
     db.close()
 
     refused = ws.cli("status")
     assert refused.returncode == 74, str(refused)
     assert refused.stderr.startswith(f"exchange: {state(ws)}: the ledger is empty (no files, no sequence "
-                                     f"numbers), but this workspace has history (outbox/mobile/MOB_{CHANNEL}_")
+                                     f"numbers, no runs), but this workspace has history "
+                                     f"(outbox/mobile/MOB_{CHANNEL}_")
 
 
 def test_a_fresh_workspace_still_starts_a_ledger(ws):

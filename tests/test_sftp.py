@@ -30,7 +30,7 @@ import sshd_util
 from inbound_util import InboundWorkspace, mid, new_customer, return_package, returned
 from packages_util import Entry, manifest_xml
 from sshd_util import SshKeys
-from workspace_util import CHANNEL, CliRun, cli_env, customer, customers, finish_cli, start_cli
+from workspace_util import CHANNEL, CliRun, cli_env, customer, customers, finish_cli, run_cli, start_cli
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -151,7 +151,14 @@ def assert_clean(run: CliRun, code: int = 0) -> None:
 
 
 def fake_package(folder: Path, sequence: int, size: int, channel: str = CHANNEL) -> Path:
-    """A package waiting in outbox/mobile/ (random bytes: what is pushed is never opened)."""
+    """A package waiting in outbox/mobile/ (random bytes: what is pushed is never opened).
+
+    The workspace gets its ledger first, from a run with nothing to do: outputs in a
+    workspace without a ledger are history whose ledger was lost, which runs refuse."""
+    workspace = folder.parent.parent
+    if (workspace / "exchange.toml").exists() and not (workspace / ".exchange" / "state.db").exists():
+        idle = run_cli("run", "--settle", "0", "--no-transfer", cwd=workspace)
+        assert idle.returncode == 0, str(idle)
     path = folder / f"MOB_{channel}_{sequence:08d}.zip"
     with open(path, "wb") as f:
         for start in range(0, size, 1 << 20):
