@@ -130,8 +130,17 @@ class PackageWriter:
 
     def discard(self) -> None:
         self._worker.join()
-        try:
-            self.zip.close()
-        except Exception:  # half-written: we are throwing it away anyway
-            pass
+        # Half-written, and thrown away: whatever closing it says (a full disk) is of no use,
+        # but every handle must be closed now, or the garbage collector tries again and prints.
+        for close in (self._member.close, self.zip.close):
+            try:
+                close()
+            except Exception:  # noqa: BLE001
+                pass
+        fp, self.zip.fp = self.zip.fp, None
+        if fp is not None:
+            try:
+                fp.close()
+            except OSError:
+                pass
         self.temp.unlink(missing_ok=True)

@@ -120,6 +120,7 @@ def _contained(ws: Workspace, doing: str, step: Callable, *args) -> None:
 def _write_report(config: Config, run_id: int, started: str, summary: Summary) -> Path:
     report = {"run": run_id, "started_at": started, "finished_at": utc_now(),
               "exit_code": summary.exit_code, **summary.as_dict()}
-    path = config.paths.reports / f"run-{run_id:06d}.json"
+    # A free name: after a ledger restore, run numbers come again, and an old report stays.
+    path = files.free_name(config.paths.reports, f"run-{run_id:06d}.json")
     files.write_atomic(path, (json.dumps(report, indent=2, sort_keys=True) + "\n").encode("utf-8"))
     return path

@@ -14,6 +14,7 @@ the next start finds it (CLI.md: exit 74).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -154,10 +155,7 @@ class Workspace:
             self._fault(inbox, fault.channel, fault)
             self._leave(claim)
         except (OSError, sqlite3.Error, EnvironmentFault) as error:
-            fault = os_fault(error, claim.name) if isinstance(error, OSError) else \
-                EnvironmentFault(f"{claim.name}: the ledger {self.ledger.path}: {error}") \
-                if isinstance(error, sqlite3.Error) else error
-            self._fault(inbox, None, fault)
+            self._fault(inbox, None, self._while_processing(claim, error))
             self._leave(claim)
         finally:
             self.claim = None
@@ -169,6 +167,18 @@ class Workspace:
             self.claim_folder(inbox).rmdir()
         except OSError:  # not empty (left for recovery), or already gone
             pass
+
+    def _while_processing(self, claim: Claim, error: Exception) -> EnvironmentFault:
+        """The fault line for an error while ``claim`` was processed, naming what failed."""
+        if isinstance(error, EnvironmentFault):
+            return error
+        if isinstance(error, sqlite3.Error):
+            return EnvironmentFault(f"{claim.name}: the ledger {self.ledger.path}: {error}")
+        if error.filename is None and error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            # a write through an open file names no path: the output, or a spool beside it
+            outbox = self._relative(self.output_folder(claim.inbox))
+            return os_fault(error, f"{claim.name}: writing its output into {outbox}/ or a temporary spool")
+        return os_fault(error, claim.name)
 
     def check_claim(self) -> None:
         """Raise :class:`InputChanged` if the input in hand changed since it was claimed:
