@@ -132,13 +132,13 @@ class Workspace:
             return
         self.claim = claim
         try:
-            name, why = files.carried_name(claim.name)
+            _carried, why = files.carried_name(claim.name)
             unreadable = _unreadable(claim.path)
-            if why is not None:
-                self._reject_name(claim, why)
-            elif unreadable is not None:
+            if unreadable is not None:  # first: even its name's report needs its SHA-256
                 self.reject(claim.path, "", inbox, single_problem(
                     f"cannot be read: {unreadable} (F7); make it readable, then 'exchange retry {claim.path.name}'"))
+            elif why is not None:
+                self._reject_name(claim, why)
             else:
                 process(self, claim.path)
         except InputChanged:
@@ -147,10 +147,11 @@ class Workspace:
                             claim.name, self._relative(claim.path.parent))
                 return
             self._put_back(claim)
-            self.summary.put_back.append((claim.name, "changed while it was processed"))
+            shown = files.printable(claim.name)
+            self.summary.put_back.append((shown, "changed while it was processed"))
             log.warning("%s: changed while it was processed (a writer still has it open?); nothing was "
                         "published or rejected, it is back in %s for the next settle (F7)",
-                        claim.name, self._relative(self.inbox_folder(inbox)))
+                        shown, self._relative(self.inbox_folder(inbox)))
         except OutputExists as fault:
             self._fault(inbox, fault.channel, fault)
             self._leave(claim)
