@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Mapping
 from exchange import files, ledger_backup, ledger_guard, pickup, retention, to_cee, to_mobile
 from exchange import transfer as transfers
 from exchange.config import Config
+from exchange.errors import EnvironmentFault
 from exchange.ledger import utc_now
 from exchange.lock import workspace_lock
 from exchange.partners import Partner
@@ -28,8 +29,14 @@ log = logging.getLogger("exchange")
 
 
 def prepare_folders(config: Config) -> None:
+    """Create the workspace's folders that are missing; a file where a folder belongs
+    is an environment fault (exit 74) naming it."""
     for folder in config.paths.folders():
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise EnvironmentFault(f"{folder}: not a folder, but the workspace needs a folder there; "
+                                   "move the file away") from None
 
 
 def run_batch(config: Config, settle_seconds: float | None = None, transfer: bool = True,

@@ -498,3 +498,24 @@ def test_watch_lives_through_a_fault_and_finishes_once_it_is_mended(ws: Workspac
     assert proc.returncode == 0
     assert b"Traceback" not in err + rest
     assert ws.inbox_names() == []
+
+
+def test_a_plain_file_where_an_inbox_belongs_is_one_line(ws: Workspace) -> None:
+    ws.inbox_cee.rmdir()
+    ws.inbox_cee.write_text("not a folder\n")
+    run = ws.run()
+    assert (run.returncode, run.stdout, run.stderr) == (
+        74, "", f"exchange: {ws.inbox_cee}: not a folder, but the workspace needs a folder there; "
+                "move the file away\n")
+
+
+def test_a_return_package_still_open_for_writing_is_not_taken(ws: Workspace) -> None:
+    package = return_package(ws.root / "inbox" / "mobile" / "RET_1.zip", returned([new_customer(mid(4), "Firma D")]))
+    with open(package, "ab"):
+        run = ws.run()
+        assert run.returncode == 0, str(run)
+        assert run.lines == ["files processed: 0, records read: 0", "packages written: 0",
+                             "left for the next run (still open for writing): RET_1.zip"]
+    again = ws.run()
+    assert again.returncode == 0, str(again)
+    assert "import documents written: 1 (CEEIMP_MOBILE-PL_00000001.xml)" in again.lines
