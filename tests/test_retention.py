@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from workspace_util import cli_command, cli_env
+
 
 def test_old_archive_folders_and_reports_are_removed(tmp_path):
     ws = tmp_path / "ws"
-    subprocess.run([sys.executable, "-m", "exchange", "init", str(ws)], check=True, capture_output=True)
+    subprocess.run(cli_command("init", ws), env=cli_env(), check=True, capture_output=True)
     config = ws / "exchange.toml"
     config.write_text(config.read_text().replace("# archive_days = 90", "archive_days = 10"))
     # A workspace with an archive has a ledger that knows a file: without one, a run refuses it.
     examples = Path(__file__).resolve().parent.parent / "examples"
     (ws / "inbox" / "cee" / "masterdata.xml").write_bytes((examples / "masterdata_20261127.xml").read_bytes())
-    first = subprocess.run([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws, capture_output=True,
+    first = subprocess.run(cli_command("run", "--settle", "0"), cwd=ws, env=cli_env(), capture_output=True,
                            text=True, timeout=120)
     assert first.returncode == 0, first.stderr
     today = datetime.now(timezone.utc).date()
@@ -36,7 +37,7 @@ def test_old_archive_folders_and_reports_are_removed(tmp_path):
     rejected.write_text("x")
     os.utime(rejected, (eleven_days_ago, eleven_days_ago))
 
-    run = subprocess.run([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws, capture_output=True,
+    run = subprocess.run(cli_command("run", "--settle", "0"), cwd=ws, env=cli_env(), capture_output=True,
                          text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert not old.exists() and (kept / "x.xml").exists()

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from cli_util import EXAMPLES
 from cli_util import exchange as _exchange
+from workspace_util import cli_command, cli_env
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
 
 
 
 def _start_watch(ws: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "exchange", "watch", *args], cwd=ws,
+    return subprocess.Popen(cli_command("watch", *args), cwd=ws, env=cli_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -120,7 +121,7 @@ def test_a_lock_left_by_a_killed_run_does_not_block(ws):
     import generate
 
     generate.main(["customers", str(ws / "inbox" / "cee" / "big.xml"), "--mb", "10"])
-    proc = subprocess.Popen([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws,
+    proc = subprocess.Popen(cli_command("run", "--settle", "0"), cwd=ws, env=cli_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     _wait_for(lambda: (ws / ".exchange" / "lock").exists() and
               (ws / ".exchange" / "lock").read_text().strip() == str(proc.pid), what="the run's lock")
@@ -136,7 +137,7 @@ def test_two_concurrent_runs_one_gets_75(ws):
 
     # big enough that the first run still holds the lock when the second one starts
     generate.main(["customers", str(ws / "inbox" / "cee" / "big.xml"), "--mb", "40"])
-    first = subprocess.Popen([sys.executable, "-m", "exchange", "run", "--settle", "0"], cwd=ws,
+    first = subprocess.Popen(cli_command("run", "--settle", "0"), cwd=ws, env=cli_env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     _wait_for(lambda: (ws / ".exchange" / "lock").exists() and
               (ws / ".exchange" / "lock").read_text().strip() == str(first.pid), what="the first run's lock")
