@@ -10,9 +10,9 @@ So before a command works with the ledger, :func:`open_ledger` (``run``,
 ``watch``) or :func:`open_reader` (``status``, ``explain``, ``retry``)
 checks it:
 
-* a ledger that is missing, 0 bytes, or without a single ``files`` or
-  ``sequences`` row, in a workspace that has *history* (see
-  :func:`find_history`), is refused;
+* a ledger that is missing, 0 bytes, or as good as new (no ``files``,
+  ``sequences``, ``deliveries`` or ``runs`` row), in a workspace that has
+  *history* (see :func:`find_history`), is refused;
 * a ledger that cannot be used (junk bytes, no write permission, ``state``
   naming a folder, the state folder being a plain file) is refused too.
 
