@@ -1,0 +1,242 @@
+"""F6 end to end: return packages imported in their manifest's sequence order, through the real CLI.
+
+Packages ahead of a gap wait (held) in inbox/mobile/, untouched, and are
+imported in order once the gap is filled (in the same run if the missing
+one arrives in it) or released by an operator (``exchange release``); a
+number imported before is refused when the content differs (F6) and is a
+duplicate when it is the same (F2). The import documents' own numbers
+(CEEIMP_<channel>_<n>) stay gapless and follow the import order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from inbound_util import InboundWorkspace, import_name, mid, new_customer, parse_import, return_package, returned
+from workspace_util import CHANNEL
+
+STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> InboundWorkspace:
+    return InboundWorkspace.create(tmp_path)
+
+
+@pytest.fixture
+def build(tmp_path: Path) -> Path:
+    folder = tmp_path / "build"
+    folder.mkdir()
+    return folder
+
+
+def drop(ws: InboundWorkspace, build: Path, sequence: int, *, name: str | None = None, firm: str | None = None,
+         channel: str = CHANNEL) -> bytes:
+    """Return package ``sequence`` of ``channel`` (one new customer, mobileId ``mid(sequence)``) into
+    inbox/mobile/ as ``RET_<sequence>.zip``; its bytes."""
+    name = name or f"RET_{sequence}.zip"
+    data = returned([new_customer(mid(sequence), firm or f"Firma {sequence}")])
+    package = return_package(build / name, data, sequence=sequence, channel=channel).read_bytes()
+    ws.drop_package(name, package)
+    return package
+
+
+def imports_line(*sequences: int, channel: str = CHANNEL) -> str:
+    return f"import documents written: {len(sequences)} ({', '.join(import_name(n, channel) for n in sequences)})"
+
+
+def summary(files: int, imports: list[int], *more: str, channel: str = CHANNEL) -> list[str]:
+    lines = [f"files processed: {files}, records read: {files}", "packages written: 0"]
+    if imports:
+        lines.append(imports_line(*imports, channel=channel))
+    return lines + list(more)
+
+
+def source_of(ws: InboundWorkspace, sequence: int, channel: str = CHANNEL) -> str:
+    """The package an import document was made from (its root's ``sourcePackage``)."""
+    return parse_import(ws.import_bytes(sequence, channel))["sourcePackage"]
+
+
+def held_json(ws: InboundWorkspace) -> dict:
+    status = ws.cli("status", "--json")
+    assert status.returncode == 0, str(status)
+    return json.loads(status.stdout)["held"]
+
+
+def test_packages_arriving_out_of_order_over_three_runs(ws, build):
+    drop(ws, build, 1)
+    run = ws.run()
+    assert (run.returncode, run.lines) == (0, summary(1, [1])), str(run)
+
+    three = drop(ws, build, 3)
+    run = ws.run()
+    assert (run.returncode, run.lines) == (0, summary(0, [], "held: RET_3.zip (sequence 3; waiting for 2) (F6)")), \
+        str(run)
+    assert ws.mobile_inbox_names() == ["RET_3.zip"]  # not claimed, not archived, not rejected
+    assert (ws.inbox_mobile / "RET_3.zip").read_bytes() == three
+    assert ws.import_names() == [import_name(1)]
+    held = held_json(ws)
+    assert re.fullmatch(STAMP, held[CHANNEL]["packages"][0]["held_since"]), held
+    assert held == {CHANNEL: {"packages": [{"file": "RET_3.zip", "sequence": 3,
+                                            "held_since": held[CHANNEL]["packages"][0]["held_since"]}],
+                              "missing": [2]}}
+    text = ws.cli("status")
+    since = held[CHANNEL]["packages"][0]["held_since"]
+    assert f"held {CHANNEL}: RET_3.zip (sequence 3, held since {since}) (F6)" in text.lines, str(text)
+    assert f"  missing {CHANNEL}: 2; when they will never come: 'exchange release {CHANNEL} 3 --reason TEXT'" \
+        in text.lines, str(text)
+
+    run = ws.run()  # still waiting: the same line again, the same held_since
+    assert (run.returncode, run.lines) == (0, summary(0, [], "held: RET_3.zip (sequence 3; waiting for 2) (F6)"))
+    assert held_json(ws) == held
+
+    drop(ws, build, 2)
+    run = ws.run()
+    assert (run.returncode, run.lines) == (0, summary(2, [2, 3])), str(run)
+    assert [source_of(ws, n) for n in (1, 2, 3)] == ["RET_1.zip", "RET_2.zip", "RET_3.zip"]
+    assert ws.mobile_inbox_names() == []
+    assert held_json(ws) == {}
+
+
+def test_packages_dropped_together_are_imported_in_sequence_order_in_one_run(ws, build):
+    for sequence in (1, 3, 2):
+        drop(ws, build, sequence)
+    run = ws.run()
+    assert (run.returncode, run.lines) == (0, summary(3, [1, 2, 3])), str(run)
+    assert [source_of(ws, n) for n in (1, 2, 3)] == ["RET_1.zip", "RET_2.zip", "RET_3.zip"]
+
+
+def test_the_first_package_a_channel_imports_sets_the_start(ws, build):
+    drop(ws, build, 5)
+    drop(ws, build, 7)
+    run = ws.run()
+    assert (run.returncode, run.lines) == (0, summary(1, [1], "held: RET_7.zip (sequence 7; waiting for 6) (F6)")), \
+        str(run)
+    assert source_of(ws, 1) == "RET_5.zip"
+    assert held_json(ws)[CHANNEL]["missing"] == [6]
+
+
+def test_a_gap_released_with_a_reason(ws, build):
+    drop(ws, build, 1)
+    drop(ws, build, 4)
+    drop(ws, build, 5)
+    run = ws.run()
+    assert run.lines == summary(1, [1], "held: RET_4.zip (sequence 4; waiting for 2, 3) (F6)",
+                                "held: RET_5.zip (sequence 5; waiting for 2, 3) (F6)"), str(run)
+    assert held_json(ws)[CHANNEL]["missing"] == [2, 3]
+
+    release = ws.cli("release", CHANNEL, "4", "--reason", "tablet lost")
+    assert release.returncode == 0, str(release)
+    assert re.fullmatch(rf"released {CHANNEL}: sequence 2, 3 will never come \('tablet lost', {STAMP}\); "
+                        r"the next run imports the held packages from sequence 4 on \(F6\)",
+                        release.stdout.strip()), str(release)
+    at = re.search(STAMP, release.stdout).group(0)
+
+    again = ws.cli("release", CHANNEL, "4", "--reason", "tablet lost")
+    assert (again.returncode, again.stdout) == (1, ""), str(again)
+    assert again.stderr.strip() == (f"exchange: nothing below sequence 4 of {CHANNEL} is missing: the next return "
+                                    f"package {CHANNEL} expects is sequence 4; nothing was recorded (F6)")
+
+    run = ws.run()
+    assert (run.returncode, run.lines) == (0, summary(2, [2, 3])), str(run)
+    assert [source_of(ws, n) for n in (2, 3)] == ["RET_4.zip", "RET_5.zip"]
+    assert held_json(ws) == {}
+
+    # A released number that comes after all is refused, naming the release.
+    drop(ws, build, 2)
+    run = ws.run()
+    assert run.returncode == 1, str(run)
+    assert run.lines == [
+        "files processed: 1, records read: 0", "packages written: 0",
+        f"rejected: RET_2.zip: RET_2.zip:manifest.xml: sequence 2 of {CHANNEL} was released at {at} (\"tablet lost\"): the "
+        "numbers below 4 still missing then were given up; import it by hand if it is still wanted (F6)"], str(run)
+
+
+def test_release_refuses_an_unknown_channel_and_a_channel_with_nothing_imported(ws):
+    unknown = ws.cli("release", "MOBILE-XX", "4", "--reason", "x")
+    assert (unknown.returncode, unknown.stderr.strip()) == (
+        2, f"exchange: sales channel 'MOBILE-XX' is not configured; configured: {CHANNEL}"), str(unknown)
+    nothing = ws.cli("release", CHANNEL, "4", "--reason", "x")
+    assert (nothing.returncode, nothing.stderr.strip()) == (
+        1, f"exchange: nothing below sequence 4 of {CHANNEL} is missing: {CHANNEL} has imported no return package "
+           "yet (the first one sets the start); nothing was recorded (F6)"), str(nothing)
+    usage = ws.cli("release", CHANNEL, "4")
+    assert usage.returncode == 2, str(usage)
+
+
+def test_a_resend_with_other_content_is_rejected_and_the_same_content_is_a_duplicate(ws, build):
+    drop(ws, build, 1)
+    first = drop(ws, build, 2)
+    assert ws.run().returncode == 0
+    imported_at = ws.runs[-1]
+
+    drop(ws, build, 2, name="RET_2_again.zip", firm="Firma Inna")
+    run = ws.run()
+    assert run.returncode == 1, str(run)
+    assert len(run.lines) == 3, str(run)
+    match = re.fullmatch(rf"rejected: RET_2_again.zip: RET_2_again.zip:manifest.xml: sequence 2 of {CHANNEL} was imported from "
+                         rf"RET_2.zip at ({STAMP}); this package has other content \(F6\)", run.lines[2])
+    assert match, str(run)
+    at = datetime.strptime(match.group(1), "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    assert imported_at.started <= at <= imported_at.finished
+    assert run.lines[:2] == ["files processed: 1, records read: 0", "packages written: 0"]
+    assert (ws.root / "inbox" / "rejected" / "RET_2_again.zip").exists()
+    error = (ws.root / "inbox" / "rejected" / "RET_2_again.zip.error.txt").read_text()
+    assert f"sequence 2 of {CHANNEL} was imported from RET_2.zip at {match.group(1)}" in error
+
+    ws.drop_package("RET_2_same.zip", first)
+    run = ws.run()
+    assert (run.returncode, run.lines) == (0, [
+        "files processed: 1, records read: 0", "packages written: 0",
+        "duplicate: RET_2_same.zip (same content as RET_2.zip; archived, no output) (F2)"]), \
+        str(run)
+
+    drop(ws, build, 3)  # the rejected package used no number: 3 follows 2
+    run = ws.run()
+    assert (run.returncode, run.lines) == (0, summary(1, [3])), str(run)
+
+
+def test_two_channels_have_independent_sequences(ws, build):
+    ws.edit_config(lambda text: text + "\n[channels.MOBILE-DE]\n")
+    drop(ws, build, 1)
+    drop(ws, build, 7, name="DE_7.zip", channel="MOBILE-DE")
+    drop(ws, build, 3)
+    run = ws.run()
+    assert (run.returncode, run.lines[:2]) == (0, ["files processed: 2, records read: 2", "packages written: 0"]), \
+        str(run)
+    assert sorted(run.lines[2].removeprefix("import documents written: 2 (").rstrip(")").split(", ")) == \
+        [import_name(1, "MOBILE-DE"), import_name(1)], str(run)
+    assert run.lines[3:] == ["held: RET_3.zip (sequence 3; waiting for 2) (F6)"]
+    drop(ws, build, 9, name="DE_9.zip", channel="MOBILE-DE")
+    drop(ws, build, 8, name="DE_8.zip", channel="MOBILE-DE")
+    run = ws.run()
+    assert (run.returncode, run.lines) == (0, summary(2, [2, 3], "held: RET_3.zip (sequence 3; waiting for 2) (F6)",
+                                                      channel="MOBILE-DE")), str(run)
+    assert [source_of(ws, n, "MOBILE-DE") for n in (1, 2, 3)] == ["DE_7.zip", "DE_8.zip", "DE_9.zip"]
+    held = held_json(ws)
+    assert list(held) == [CHANNEL] and held[CHANNEL]["missing"] == [2]
+
+
+def test_held_packages_survive_retention(ws, build):
+    ws.edit_config(lambda text: text.replace("# archive_days = 90", "archive_days = 1"))
+    drop(ws, build, 1)
+    assert ws.run().returncode == 0
+    three = drop(ws, build, 3)
+    long_ago = time.time() - 10 * 86400
+    os.utime(ws.inbox_mobile / "RET_3.zip", (long_ago, long_ago))
+    old_day = ws.archive / (datetime.now(timezone.utc).date() - timedelta(days=5)).isoformat()
+    old_day.mkdir()
+    (old_day / "old.zip").write_bytes(b"x")
+    run = ws.run()
+    assert (run.returncode, run.lines) == (0, summary(0, [], "held: RET_3.zip (sequence 3; waiting for 2) (F6)")), \
+        str(run)
+    assert not old_day.exists()  # retention did run
+    assert (ws.inbox_mobile / "RET_3.zip").read_bytes() == three
+    drop(ws, build, 2)
+    assert ws.run().lines == summary(2, [2, 3])
