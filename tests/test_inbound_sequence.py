@@ -10,16 +10,20 @@ duplicate when it is the same (F2). The import documents' own numbers
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import signal
+import subprocess
 import time
+import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from inbound_util import InboundWorkspace, import_name, mid, new_customer, parse_import, return_package, returned
-from workspace_util import CHANNEL
+from workspace_util import CHANNEL, cli_command, cli_env
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
@@ -240,3 +244,59 @@ def test_held_packages_survive_retention(ws, build):
     assert (ws.inbox_mobile / "RET_3.zip").read_bytes() == three
     drop(ws, build, 2)
     assert ws.run().lines == summary(2, [2, 3])
+
+
+def test_release_waits_for_no_one_while_the_workspace_is_held(ws, build):
+    """release writes the ledger a run judges packages against: under the workspace lock, else exit 75."""
+    drop(ws, build, 1)
+    drop(ws, build, 3)
+    assert ws.run().returncode == 0
+    lock = ws.root / ".exchange" / "lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, b"4242\n", 0)
+        refused = ws.cli("release", CHANNEL, "3", "--reason", "tablet lost")
+    finally:
+        os.close(fd)
+    assert (refused.returncode, refused.stdout) == (75, ""), str(refused)
+    assert refused.stderr == (f"exchange: the workspace is in use by another run or watcher (PID 4242); "
+                              f"lock file {lock}\n")
+    assert held_json(ws)[CHANNEL]["missing"] == [2]  # nothing was recorded
+
+
+def test_release_help_teaches_with_an_example(ws):
+    shown = ws.cli("release", "--help")
+    assert shown.returncode == 0, str(shown)
+    assert "Give up the missing return packages of CHANNEL numbered below SEQUENCE (F6)." in shown.stdout
+    assert '  exchange release MOBILE-PL 5 --reason "tablet lost, packages 3 and 4 never sent"' in shown.stdout
+
+
+def test_held_packages_survive_a_killed_run(ws, build):
+    """SIGKILL while the package before a held one is being imported: the held one is untouched in
+    inbox/mobile/, and the next run finishes the first and imports both in order."""
+    drop(ws, build, 1)
+    assert ws.run().returncode == 0
+    three = drop(ws, build, 3)
+    padding = " " * (1 << 20)
+    records = [new_customer(mid(1000 + n), f"Firma {n}") + padding for n in range(48)]
+    big = return_package(build / "RET_2.zip", returned(records), sequence=2, compression=zipfile.ZIP_STORED)
+    ws.drop_package("RET_2.zip", big.read_bytes())
+    claimed = ws.inbox_mobile / ".claimed" / "RET_2.zip"
+    with open(ws.root / "killed.out", "wb") as out:
+        proc = subprocess.Popen(cli_command("run", "--settle", "0", "--no-transfer"), cwd=ws.root, env=cli_env(),
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not claimed.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL, (ws.root / "killed.out").read_text()
+    assert (ws.inbox_mobile / "RET_3.zip").read_bytes() == three
+    run = ws.run()
+    assert (run.returncode, run.lines[:3]) == (0, ["files processed: 2, records read: 49", "packages written: 0",
+                                                   imports_line(2, 3)]), str(run)
+    assert [source_of(ws, n) for n in (2, 3)] == ["RET_2.zip", "RET_3.zip"]
+    assert ws.mobile_inbox_names() == []
