@@ -300,3 +300,23 @@ def test_held_packages_survive_a_killed_run(ws, build):
                                                    imports_line(2, 3)]), str(run)
     assert [source_of(ws, n) for n in (2, 3)] == ["RET_2.zip", "RET_3.zip"]
     assert ws.mobile_inbox_names() == []
+
+
+def test_explain_shows_the_release_in_the_history_of_the_packages_it_let_go_on(ws, build):
+    drop(ws, build, 1)
+    drop(ws, build, 4)
+    assert ws.run().returncode == 0
+    release = ws.cli("release", CHANNEL, "4", "--reason", "tablet lost")
+    assert release.returncode == 0, str(release)
+    at = re.search(STAMP, release.stdout).group(0)
+    assert ws.run().returncode == 0
+    today = datetime.now(timezone.utc).strftime("%Y-%m-%d")
+    shown = ws.cli("explain", mid(4))
+    assert (shown.returncode, shown.lines) == (0, [
+        f"{today} RET_4.zip -> {import_name(2)}: held, then released: sequence 2, 3 of {CHANNEL} will never come "
+        f"(\"tablet lost\", {at}); packages from sequence 4 on went on (F6)",
+        f"{today} RET_4.zip -> {import_name(2)}: new customer {mid(4)}: created: organization in sales channel "
+        f"{CHANNEL}",
+    ]), str(shown)
+    before = ws.cli("explain", mid(1))  # imported before the release: not affected
+    assert "released" not in before.stdout, str(before)
