@@ -144,7 +144,9 @@ def run(ctx, settle, no_transfer):
     """Process one batch and exit.
 
     Takes every complete file waiting in inbox/cee/ (CEE exports, in
-    createdAt order) and inbox/mobile/ (return packages), writes one Mobile
+    createdAt order) and inbox/mobile/ (return packages, in each channel's
+    sequence order: one ahead of a gap is held there until the gap is
+    filled or released, F6), writes one Mobile
     package per export to outbox/mobile/ and one CEE import document per
     return package to outbox/cee/, archives the inputs, rejects invalid
     ones to inbox/rejected/ with an .error.txt report, and prints a summary.
@@ -205,7 +207,9 @@ def status(ctx, as_json):
     Files waiting per inbox (and how long the oldest has waited), packages
     waiting for upload or pickup per channel, rejected files with their first
     error, recent duplicates, the last runs with their counts and exit
-    status, and the next sequence numbers per channel. Changes nothing.
+    status, return packages held ahead of a gap with the numbers they wait
+    for (F6; see 'exchange release'), and the next sequence numbers per
+    channel. Changes nothing.
     """
     import json
 
