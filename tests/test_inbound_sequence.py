@@ -15,6 +15,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import time
 import zipfile
@@ -320,3 +321,25 @@ def test_explain_shows_the_release_in_the_history_of_the_packages_it_let_go_on(w
     ]), str(shown)
     before = ws.cli("explain", mid(1))  # imported before the release: not affected
     assert "released" not in before.stdout, str(before)
+
+
+def test_a_ledger_from_before_f6_is_read_and_upgraded(ws, build):
+    """status and explain read a ledger no F6 version has opened (no F6 tables yet); the next run
+    adds them, and the channel's first return package from then on sets the start."""
+    drop(ws, build, 1)
+    assert ws.run().returncode == 0
+    db = sqlite3.connect(ws.root / ".exchange" / "state.db")
+    with db:
+        for table in ("inbound_sequences", "releases", "held"):
+            db.execute(f"DROP TABLE {table}")
+    db.close()
+    drop(ws, build, 3)
+    assert held_json(ws) == {}
+    shown = ws.cli("explain", mid(1))
+    assert shown.returncode == 0 and len(shown.lines) == 1, str(shown)
+    run = ws.run()
+    assert (run.returncode, run.lines) == (0, summary(1, [2])), str(run)
+    drop(ws, build, 5)
+    run = ws.run()
+    assert (run.returncode, run.lines) == (0, summary(0, [], "held: RET_5.zip (sequence 5; waiting for 4) (F6)")), \
+        str(run)
