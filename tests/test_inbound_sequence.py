@@ -173,6 +173,11 @@ def test_release_refuses_an_unknown_channel_and_a_channel_with_nothing_imported(
            "yet (the first one sets the start); nothing was recorded (F6)"), str(nothing)
     usage = ws.cli("release", CHANNEL, "4")
     assert usage.returncode == 2, str(usage)
+    blank = ws.cli("release", CHANNEL, "4", "--reason", " ")
+    assert (blank.returncode, blank.stderr.strip()) == (
+        2, "exchange: --reason must say why the missing packages will never come"), str(blank)
+    zero = ws.cli("release", CHANNEL, "0", "--reason", "x")
+    assert zero.returncode == 2, str(zero)
 
 
 def test_a_resend_with_other_content_is_rejected_and_the_same_content_is_a_duplicate(ws, build):
@@ -343,3 +348,28 @@ def test_a_ledger_from_before_f6_is_read_and_upgraded(ws, build):
     run = ws.run()
     assert (run.returncode, run.lines) == (0, summary(0, [], "held: RET_5.zip (sequence 5; waiting for 4) (F6)")), \
         str(run)
+
+
+def test_a_package_claimed_ahead_of_a_gap_goes_back_to_the_inbox_held(ws, build):
+    """The batch holds a package before claiming it; should a claimed one turn out to be ahead of a
+    gap all the same (it changed between the look and the claim), processing it puts it back
+    into inbox/mobile/ unchanged and says it is held, instead of importing it out of order."""
+    from exchange import config as config_module, to_cee
+    from exchange.ledger import Ledger
+    from exchange.workspace import Workspace as RunWorkspace
+
+    drop(ws, build, 1)
+    assert ws.run().returncode == 0
+    three = drop(ws, build, 3)
+    config = config_module.load(ws.config)
+    ledger = Ledger(config.paths.state)
+    try:
+        run_ws = RunWorkspace(config, ledger, run_id=ledger.start_run())
+        run_ws.take(ws.inbox_mobile / "RET_3.zip", "mobile", CHANNEL, to_cee.process)
+    finally:
+        ledger.close()
+    assert run_ws.summary.lines() == ["files processed: 0, records read: 0", "packages written: 0",
+                                      "held: RET_3.zip (sequence 3; waiting for 2) (F6)"]
+    assert ws.mobile_inbox_names() == ["RET_3.zip"]
+    assert (ws.inbox_mobile / "RET_3.zip").read_bytes() == three
+    assert held_json(ws)[CHANNEL]["missing"] == [2]
