@@ -46,7 +46,7 @@ def cli(ctx, config_file, log_format):
     CEE exports dropped into inbox/cee/ become Mobile packages in
     outbox/mobile/; packages returned by Mobile in inbox/mobile/ become CEE
     import documents in outbox/cee/. Every input yields its output exactly
-    once. The rules (R1-R14, F1-F5) are in docs/RULES.md.
+    once. The rules (R1-R14, F1-F6) are in docs/RULES.md.
     """
     ctx.ensure_object(dict)
     ctx.obj["config_file"] = config_file
@@ -144,7 +144,9 @@ def run(ctx, settle, no_transfer):
     """Process one batch and exit.
 
     Takes every complete file waiting in inbox/cee/ (CEE exports, in
-    createdAt order) and inbox/mobile/ (return packages), writes one Mobile
+    createdAt order) and inbox/mobile/ (return packages, in each channel's
+    sequence order: one ahead of a gap is held there until the gap is
+    filled or released, F6), writes one Mobile
     package per export to outbox/mobile/ and one CEE import document per
     return package to outbox/cee/, archives the inputs, rejects invalid
     ones to inbox/rejected/ with an .error.txt report, and prints a summary.
@@ -205,7 +207,9 @@ def status(ctx, as_json):
     Files waiting per inbox (and how long the oldest has waited), packages
     waiting for upload or pickup per channel, rejected files with their first
     error, recent duplicates, the last runs with their counts and exit
-    status, and the next sequence numbers per channel. Changes nothing.
+    status, return packages held ahead of a gap with the numbers they wait
+    for (F6; see 'exchange release'), and the next sequence numbers per
+    channel. Changes nothing.
     """
     import json
 
@@ -217,6 +221,44 @@ def status(ctx, as_json):
     else:
         for line in lines(data):
             click.echo(line)
+
+
+@cli.command()
+@click.argument("channel")
+@click.argument("sequence", type=click.IntRange(min=1))
+@click.option("--reason", required=True, help="Why the missing packages will never come (kept in the ledger).")
+@click.pass_context
+def release(ctx, channel, sequence, reason):
+    """Give up the missing return packages of CHANNEL numbered below SEQUENCE (F6).
+
+    Return packages are imported in the order of their manifest's sequence;
+    one ahead of a gap waits (is held) in inbox/mobile/, and 'exchange
+    status' lists it with the numbers it waits for. When those will never
+    come (a tablet lost, a package deleted at the partner), release them:
+    the release is kept in the ledger with its time and reason, and the next
+    run imports the held packages from SEQUENCE on. A released number that
+    arrives later is rejected (F6).
+
+    \b
+    Example:
+      exchange status                      # held MOBILE-PL: RET_5.zip (sequence 5 ...)
+      exchange release MOBILE-PL 5 --reason "tablet lost, packages 3 and 4 never sent"
+      exchange run
+
+    \b
+    Exit status:
+      0   recorded
+      1   nothing below SEQUENCE is missing (nothing was recorded)
+      2   unknown channel, or usage
+      75  another run or watcher holds the workspace
+    """
+    from exchange.release import release as release_gap
+    from exchange.rules import sequence as sequence_rule
+
+    done = release_gap(_config(ctx), channel, sequence, reason)
+    numbers = sequence_rule.numbers_text(tuple(done.missing))
+    click.echo(f"released {channel}: sequence {numbers} will never come ({done.reason!r}, {done.at}); "
+               f"the next run imports the held packages from sequence {done.below} on (F6)")
 
 
 @cli.command()

@@ -8,6 +8,7 @@ number and a partner number) gets a heading per role.
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from exchange import ledger_guard
@@ -57,6 +58,28 @@ def _describe(subject: str, outcome: str, reason: str, rule: str | None, custome
     return f"{who}: {outcome}{times}: {reason}{tail}"
 
 
+def _releases(db, file_ids: set[int]) -> dict[int, list[str]]:
+    """F6: for each of ``file_ids``, the releases that let it go on: return packages held when
+    an operator gave up the numbers before them (``exchange release``), imported after that."""
+    marks = ",".join("?" * len(file_ids))
+    try:
+        rows = db.execute(
+            "SELECT s.file_id, s.channel, r.below, r.missing, r.reason, r.at FROM inbound_sequences s "
+            "JOIN files f ON f.id = s.file_id "
+            "JOIN releases r ON r.channel = s.channel AND r.below <= s.sequence AND r.at <= s.imported_at "
+            "JOIN held h ON h.channel = s.channel AND h.name = f.name AND h.sequence = s.sequence "
+            f"AND h.since <= r.at WHERE s.file_id IN ({marks}) ORDER BY r.id", tuple(file_ids)).fetchall()
+    except sqlite3.OperationalError:  # a ledger from before F6: nothing was ever released
+        return {}
+    found: dict[int, list[str]] = {}
+    for file_id, channel, below, missing, reason, at in rows:
+        numbers = missing.replace(",", ", ")
+        found.setdefault(file_id, []).append(
+            f"held, then released: sequence {numbers} of {channel} will never come (\"{reason}\", {at}); "
+            f"packages from sequence {below} on went on (F6)")
+    return found
+
+
 def history(config: Config, identifier: str) -> dict[str, list[Line]]:
     """Role heading -> lines, oldest first; empty when the ID was never seen."""
     found: dict[str, list[Line]] = {}
@@ -72,13 +95,17 @@ def history(config: Config, identifier: str) -> dict[str, list[Line]]:
                 events += " UNION ALL " + _CREATED.format(role=created)
                 params += (mobile_key(identifier), identifier)
             rows = db.execute(
-                "SELECT substr(COALESCE(f.done_at, f.seen_at), 1, 10), f.name, f.output, f.sequence, e.subject, "
-                "e.outcome, e.reason, e.rule, e.customer, e.partner, e.code, e.count "
+                "SELECT f.id, substr(COALESCE(f.done_at, f.seen_at), 1, 10), f.name, f.output, f.sequence, "
+                "e.subject, e.outcome, e.reason, e.rule, e.customer, e.partner, e.code, e.count "
                 f"FROM ({events}) e JOIN files f ON f.id = e.file_id ORDER BY e.file_id, e.id",
                 params).fetchall()
             if rows:
-                found[heading] = [Line(date, name, output, sequence, _describe(*rest))
-                                  for date, name, output, sequence, *rest in rows]
+                released = _releases(db, {row[0] for row in rows})
+                lines = found[heading] = []
+                for file_id, date, name, output, sequence, *rest in rows:
+                    for text in released.pop(file_id, ()):  # once, before the file's first line
+                        lines.append(Line(date, name, output, sequence, text))
+                    lines.append(Line(date, name, output, sequence, _describe(*rest)))
     finally:
         db.close()
     return found

@@ -39,6 +39,7 @@ from typing import Iterable, Iterator
 from exchange.background import SerialWorker
 from exchange.records import Decision
 from exchange.rules.outbound import OccupationState
+from exchange.rules.sequence import ChannelSequences, Imported, Release
 
 SCHEMA_VERSION = 2  # 2: mobile_ids found by mobile_key, with the creating decision
 CACHE_KIB = 32 * 1024
@@ -131,6 +132,23 @@ CREATE TABLE IF NOT EXISTS remote_seen (    -- each file of a partner's download
     channel TEXT NOT NULL, name TEXT NOT NULL, bytes INTEGER NOT NULL, mtime INTEGER NOT NULL,
     since REAL NOT NULL,            -- seconds since the epoch
     PRIMARY KEY (channel, name)
+) WITHOUT ROWID;
+-- F6: each return package's manifest sequence, per channel, written in the transaction of its import
+-- (so a rejected package uses no number).
+CREATE TABLE IF NOT EXISTS inbound_sequences (
+    channel TEXT NOT NULL, sequence INTEGER NOT NULL, file_id INTEGER NOT NULL, imported_at TEXT NOT NULL,
+    PRIMARY KEY (channel, sequence)
+);
+-- F6: 'exchange release': the missing return packages of a channel below `below` never come.
+CREATE TABLE IF NOT EXISTS releases (
+    id INTEGER PRIMARY KEY, channel TEXT NOT NULL, below INTEGER NOT NULL, reason TEXT NOT NULL,
+    at TEXT NOT NULL, missing TEXT NOT NULL      -- the numbers given up, comma-separated
+);
+-- F6: return packages held (ahead of a gap), since when; for status. Rows of packages no longer
+-- waiting are harmless: status looks at the inbox and takes only the rows of what is there.
+CREATE TABLE IF NOT EXISTS held (
+    channel TEXT NOT NULL, name TEXT NOT NULL, sequence INTEGER NOT NULL, since TEXT NOT NULL,
+    PRIMARY KEY (channel, name, sequence)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT,
@@ -384,6 +402,29 @@ class Ledger:
                         (channel, direction, number))
         return number
 
+    def record_inbound_sequence(self, channel: str, sequence: int, file_id: int) -> None:
+        """F6: ``file_id`` imports return package ``sequence`` of ``channel`` (inside its import's
+        transaction). REPLACE: only the same content comes again under a used number (a lost
+        output retried); other content is rejected before."""
+        self.db.execute("INSERT OR REPLACE INTO inbound_sequences (channel, sequence, file_id, imported_at) "
+                        "VALUES (?, ?, ?, ?)", (channel, sequence, file_id, utc_now()))
+
+    def channel_sequences(self, channel: str, same_content: str | None = None) -> ChannelSequences:
+        """F6: what the ledger knows of ``channel``'s return-package numbers (:func:`channel_sequences`)."""
+        return channel_sequences(self.db, channel, same_content)
+
+    def note_held(self, channel: str, name: str, sequence: int) -> None:
+        """F6: the package ``name`` is held; the first time is kept (``held_since``)."""
+        self.db.execute("INSERT OR IGNORE INTO held (channel, name, sequence, since) VALUES (?, ?, ?, ?)",
+                        (channel, name, sequence, utc_now()))
+
+    def add_release(self, channel: str, below: int, reason: str, missing: list[int]) -> str:
+        """F6: record ``exchange release``; its time."""
+        at = utc_now()
+        self.db.execute("INSERT INTO releases (channel, below, reason, at, missing) VALUES (?, ?, ?, ?, ?)",
+                        (channel, below, reason, at, ",".join(str(n) for n in missing)))
+        return at
+
     def last_sequences(self) -> dict[tuple[str, str], int]:
         return {(c, d): n for c, d, n in self.db.execute("SELECT channel, direction, last FROM sequences")}
 
@@ -541,6 +582,21 @@ class Ledger:
         with self.transaction():
             self.db.execute("UPDATE runs SET finished_at = ?, exit_code = ?, summary = ? WHERE id = ?",
                             (utc_now(), exit_code, json.dumps(summary, sort_keys=True), run_id))
+
+
+def channel_sequences(db: sqlite3.Connection, channel: str, same_content: str | None = None) -> ChannelSequences:
+    """F6: the numbers of ``channel``'s return packages imported (with file and time) and its
+    releases. Numbers imported from ``same_content`` (a SHA-256) are left out: that content may
+    come again (F2 did not call it a duplicate, so its output was lost), and it is no other content."""
+    imported = {}
+    for sequence, name, at, sha256 in db.execute(
+            "SELECT s.sequence, f.name, s.imported_at, f.sha256 FROM inbound_sequences s "
+            "JOIN files f ON f.id = s.file_id WHERE s.channel = ?", (channel,)):
+        if sha256 != same_content:
+            imported[sequence] = Imported(sequence, name, at)
+    releases = tuple(Release(below, reason, at) for below, reason, at in db.execute(
+        "SELECT below, reason, at FROM releases WHERE channel = ? ORDER BY id", (channel,)))
+    return ChannelSequences(channel, imported, releases)
 
 
 def sent_partners(db: sqlite3.Connection, channel: str, customers: Iterable[str]) -> dict[str, set[str]]:

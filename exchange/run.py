@@ -1,7 +1,8 @@
 """``exchange run``: one batch over the workspace.
 
 Order (F3): finish what an interrupted run left, pull from SFTP partners,
-then CEE exports in ``createdAt`` order, then return packages, then push
+then CEE exports in ``createdAt`` order, then return packages by their
+channel's ``sequence`` (F6: one ahead of a gap is held), then push
 to the partners; a summary at the end, also written as a JSON report under
 ``.exchange/reports/``. Partners are an argument (:mod:`exchange.transfer`
 builds them from the configuration); this module never touches SSH.
@@ -21,6 +22,7 @@ from exchange.errors import EnvironmentFault
 from exchange.ledger import utc_now
 from exchange.lock import workspace_lock
 from exchange.partners import Partner
+from exchange.rules import sequence as sequence_rule
 from exchange.streaming import rare_collections
 from exchange.summary import Summary
 from exchange.workspace import Workspace
@@ -95,14 +97,23 @@ def batch(config: Config, settle_seconds: float, progress: bool, partners: Mappi
             if stop():
                 break
             ws.take(item.path, "cee", item.channel, to_mobile.process)
-        ready = []
+        # F6: return packages by their channel's sequence; those whose number cannot be read
+        # (or whose channel is not configured) are taken first, in F3's order: their checks reject them.
+        ready, numbered = [], {}
         for path in (p for p in packages if p in complete):
-            created_at, channel = to_cee.manifest_facts(path)
-            ready.append(pickup.Ready(path, pickup.instant(created_at), channel))
+            created_at, channel, sequence = to_cee.manifest_facts(path)
+            if sequence is None or channel not in config.channels:
+                ready.append(pickup.Ready(path, pickup.instant(created_at), channel))
+            else:
+                numbered.setdefault(channel, []).append((sequence, path))
         for item in pickup.order(ready):
             if stop():
                 break
             ws.take(item.path, "mobile", item.channel, to_cee.process)
+        for channel, items in sorted(numbered.items()):
+            if stop():
+                break
+            take_in_sequence(ws, channel, items, stop)
         if partners and not stop():
             _contained(ws, "pushing to the partners", transfers.push, ws, partners)
         summary = ws.summary
@@ -113,6 +124,32 @@ def batch(config: Config, settle_seconds: float, progress: bool, partners: Mappi
         return summary
     finally:
         ledger.close()
+
+
+def take_in_sequence(ws: Workspace, channel: str, items: list[tuple[int, Path]],
+                     stop: Callable[[], bool] = lambda: False) -> None:
+    """F6: the return packages of ``channel`` (sequence, path), lowest number first.
+
+    Each is judged against the ledger as it is after the ones before it, so
+    that 1, 3 and 2 arriving together are imported 1, 2, 3 in this run, and
+    a package rejected for its content (which uses no number) keeps the ones
+    after it held. A held package is not claimed: it stays in inbox/mobile/
+    as it is, and the summary says so (not a rejection, exit 0). Packages
+    that F6 rejects are claimed and rejected by :func:`exchange.to_cee.process`,
+    after the duplicate check (F2), on the claimed bytes (F7).
+    """
+    pending = sorted(items, key=lambda item: (item[0], item[1].name))
+    for index, (sequence, path) in enumerate(pending):
+        if stop():
+            break
+        state = ws.ledger.channel_sequences(channel)
+        # The others in the inbox (held ones too) are not missing: a hold names only what is.
+        others = (n for i, (n, _) in enumerate(pending) if i != index)
+        decision = sequence_rule.decide(state, sequence, others)
+        if decision.action == "hold":
+            ws.hold(path, channel, sequence, decision.message)
+            continue
+        ws.take(path, "mobile", channel, to_cee.process)
 
 
 def _contained(ws: Workspace, doing: str, step: Callable, *args) -> None:

@@ -8,10 +8,13 @@ ever added (documented in README.md, "Operating it").
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 
-from exchange import ledger_guard, pickup
+from exchange import ledger_guard, pickup, to_cee
+from exchange.ledger import channel_sequences
+from exchange.rules import sequence as sequence_rule
 from exchange.config import Config
 from exchange.workspace import CLAIM_FOLDER
 
@@ -37,6 +40,36 @@ def _waiting(folder: Path, suffix: str, now: float) -> dict:
     }
 
 
+def _held(config: Config, db) -> dict:
+    """F6: per channel, the return packages in inbox/mobile/ that wait for missing numbers
+    (``packages``: ``file``, ``sequence``, ``held_since``) and the numbers awaited (``missing``).
+
+    Judged now, as the next run would, from the packages' manifests and the ledger; a package
+    not held by a run yet (dropped since) has ``held_since`` null. Channels with nothing held
+    are left out.
+    """
+    numbered: dict[str, list[tuple[int, str]]] = {}
+    for path in pickup.candidates(config.paths.inbox_mobile, ".zip"):
+        _created, channel, sequence = to_cee.manifest_facts(path)
+        if sequence is not None and channel in config.channels:
+            numbered.setdefault(channel, []).append((sequence, path.name))
+    held = {}
+    for channel, items in sorted(numbered.items()):
+        state = channel_sequences(db, channel)
+        numbers = {n for n, _ in items}
+        waiting = [(n, name) for n, name in sorted(items)
+                   if sequence_rule.decide(state, n, numbers - {n}).action == "hold"]
+        if not waiting:
+            continue
+        since = dict(((name, n), at) for name, n, at in db.execute(
+            "SELECT name, sequence, since FROM held WHERE channel = ?", (channel,)))
+        held[channel] = {
+            "packages": [{"file": name, "sequence": n, "held_since": since.get((name, n))} for n, name in waiting],
+            "missing": state.missing(n for n, _ in waiting),
+        }
+    return held
+
+
 def collect(config: Config, runs: int = 5) -> dict:
     """The status as a JSON-ready dict."""
     now = time.time()
@@ -50,6 +83,7 @@ def collect(config: Config, runs: int = 5) -> dict:
         "duplicates": [],
         "last_runs": [],
         "next_sequences": {},
+        "held": {},
     }
     packages = sorted(p.name for p in paths.outbox_mobile.glob("MOB_*.zip")) if paths.outbox_mobile.exists() else []
     for name, channel in sorted(config.channels.items()):
@@ -83,6 +117,10 @@ def collect(config: Config, runs: int = 5) -> dict:
             })
         for channel, direction, last in db.execute("SELECT channel, direction, last FROM sequences"):
             status["next_sequences"].setdefault(channel, {"to-mobile": 1, "from-mobile": 1})[direction] = last + 1
+        try:
+            status["held"] = _held(config, db)
+        except sqlite3.OperationalError:  # a ledger no run of this version has opened: nothing held yet
+            pass
     finally:
         db.close()
     return status
@@ -115,6 +153,12 @@ def lines(status: dict) -> list[str]:
                    f"{run['duplicates']} duplicates")
         for fault in run["faults"]:
             out.append(f"  fault: {fault}")
+    for channel, info in status["held"].items():
+        for package in info["packages"]:
+            since = f", held since {package['held_since']}" if package["held_since"] else ""
+            out.append(f"held {channel}: {package['file']} (sequence {package['sequence']}{since}) (F6)")
+        out.append(f"  missing {channel}: {', '.join(map(str, info['missing']))}; when they will never come: "
+                   f"'exchange release {channel} {min(p['sequence'] for p in info['packages'])} --reason TEXT'")
     for channel, sequences in status["next_sequences"].items():
         out.append(f"next sequences {channel}: package {sequences['to-mobile']}, import {sequences['from-mobile']}")
     return out

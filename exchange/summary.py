@@ -45,6 +45,7 @@ class Summary:
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (file, the earlier file)
     left_for_next_run: list[str] = field(default_factory=list)  # still changing
     put_back: list[tuple[str, str]] = field(default_factory=list)  # (file, why): settled, but not taken now
+    held: list[tuple[str, str]] = field(default_factory=list)  # (file, why): F6, ahead of a gap in its sequence
     transfer_errors: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)  # environment faults: one line each (exit 74)
     rules: Counter = field(default_factory=Counter)
@@ -91,6 +92,7 @@ class Summary:
             "duplicates": [{"file": f, "duplicate_of": d} for f, d in self.duplicates],
             "left_for_next_run": self.left_for_next_run,
             "put_back": [{"file": f, "reason": r} for f, r in self.put_back],
+            "held": [{"file": f, "reason": r} for f, r in self.held],
             "transfer_errors": self.transfer_errors,
             "faults": self.faults,
             "rules": dict(sorted(self.rules.items())),
@@ -121,6 +123,8 @@ class Summary:
             out.append(f"rejected: {name}: {error}")
         for name, earlier in self.duplicates:
             out.append(f"duplicate: {name} (same content as {earlier}; archived, no output) (F2)")
+        for name, why in self.held:  # not a rejection: it waits in inbox/mobile/ (exit 0)
+            out.append(f"held: {name} ({why}) (F6)")
         for name in self.left_for_next_run:
             out.append(f"left for the next run (still changing): {name}")
         for name, reason in self.put_back:

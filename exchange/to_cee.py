@@ -1,5 +1,5 @@
 """One return package from Mobile -> one CEE import document, exactly once
-(R9-R14, F1, F2, F4, F5).
+(R9-R14, F1, F2, F4, F5, F6).
 
 The same protocol as :mod:`exchange.to_mobile`, for the way back:
 
@@ -8,7 +8,9 @@ The same protocol as :mod:`exchange.to_mobile`, for the way back:
 2. The package is checked as a container before anything in it is parsed
    (F5, :func:`exchange.package.check_package`): members, names, declared
    sizes, manifest; a to-mobile package or an unconfigured channel is
-   rejected (F4).
+   rejected (F4). A package whose ``sequence`` was imported from other
+   content is rejected (F6, :mod:`exchange.rules.sequence`); its number is
+   recorded in the import's transaction.
 3. A forked child validates ``customers.xml`` and verifies its size and
    SHA-256 against the manifest (F5) in one pass, while this process
    streams it through the rules (:mod:`exchange.import_pass`) into the
@@ -45,9 +47,10 @@ from exchange.import_second_half import ImportSecondHalf
 from exchange.ledger import utc_now
 from exchange.package import DATA_FILES, Entry, MemberRefused, check_package, open_member
 from exchange.rules import inbound
+from exchange.rules import sequence as sequence_rule
 from exchange.summary import Summary
 from exchange.validation_child import ValidationChild
-from exchange.workspace import Workspace, sha256_file, single_problem
+from exchange.workspace import Held, Workspace, sha256_file, single_problem
 from exchange.xml import cee_import, safe
 from exchange.xml.report import Problem, Report
 from exchange.xml.validate import DocumentRejected, read_root, validate_document
@@ -81,14 +84,19 @@ def import_id(channel: str, sequence: int) -> str:
     return f"CEEIMP-{channel}-{sequence:08d}"
 
 
-def manifest_facts(path: Path) -> tuple[str | None, str | None]:
-    """F3 for packages: the manifest's (createdAt, salesChannel), read without reading data."""
+def manifest_facts(path: Path) -> tuple[str | None, str | None, int | None]:
+    """F3 and F6 for packages: the manifest's (createdAt, salesChannel, sequence), read without
+    reading data; the sequence only for a readable from-mobile manifest (None otherwise: such a
+    package is processed as before, and its checks reject it)."""
     try:
         check = check_package(path, validate_members=False, verify_members=False)
     except OSError:  # gone or unreadable: its claim says so
-        return None, None
+        return None, None, None
     manifest = check.manifest
-    return (manifest.created_at, manifest.channel) if manifest is not None else (None, None)
+    if manifest is None:
+        return None, None, None
+    sequence = manifest.sequence if check.valid and manifest.direction == DIRECTION else None
+    return manifest.created_at, manifest.channel, sequence
 
 
 def process(ws: Workspace, path: Path) -> None:
@@ -116,6 +124,16 @@ def process(ws: Workspace, path: Path) -> None:
             f"sales channel '{manifest.channel}' is not configured (F4); configured: "
             f"{', '.join(sorted(ws.config.channels))}", member="manifest.xml"), channel=manifest.channel)
         return
+    # F6 after F2 (the same content is a duplicate) and the container checks (an unreadable
+    # package uses no number): the manifest read here is the claimed one's (F7).
+    decision = sequence_rule.decide(ws.ledger.channel_sequences(manifest.channel, same_content=sha256),
+                                    manifest.sequence)
+    if decision.action == "reject":
+        ws.reject(path, sha256, "mobile", single_problem(decision.message, member="manifest.xml"),
+                  channel=manifest.channel)
+        return
+    if decision.action == "hold":
+        raise Held(manifest.channel, manifest.sequence, decision.message)  # back into inbox/mobile/
     entry = manifest.entries[0]
 
     def reject_data_file(problem: Report) -> None:
@@ -201,6 +219,8 @@ def _transform(ws: Workspace, path: Path, sha256: str, manifest, entry: Entry,
                                       channel=channel, kind=KIND.root, export_id=manifest.package_id,
                                       created_at=manifest.created_at, direction=DIRECTION, run_id=ws.run_id)
             sequence = ledger.next_sequence(channel, DIRECTION)  # rolled back with the rest if invalid
+            # F6: the package's own number, taken with the import (a rejected package uses none)
+            ledger.record_inbound_sequence(channel, manifest.sequence, file_id)
             final = import_name(channel, sequence)
             ws.check_output_free(outbox / final, channel=channel, inbox="mobile")
             try:

@@ -46,6 +46,18 @@ class InputChanged(Exception):
     """The claimed input changed while it was processed (a writer still had it open)."""
 
 
+class Held(Exception):
+    """F6: the claimed return package is ahead of a gap in its channel's sequence: it goes
+    back to inbox/mobile/ unchanged and waits (not a rejection, not a fault). The batch
+    decides this before claiming; this covers a package that changed in between."""
+
+    def __init__(self, channel: str, sequence: int, why: str):
+        super().__init__(why)
+        self.channel = channel
+        self.sequence = sequence
+        self.why = why
+
+
 class OutputExists(EnvironmentFault):
     """A file already has the name of the output being made, with other content (F7)."""
 
@@ -141,6 +153,9 @@ class Workspace:
                 self._reject_name(claim, why)
             else:
                 process(self, claim.path)
+        except Held as held:
+            back = self._put_back(claim)
+            self.hold(back, held.channel, held.sequence, held.why)
         except InputChanged:
             if not claim.path.exists():
                 log.warning("%s: removed from %s while it was processed; nothing was published or rejected",
@@ -161,6 +176,18 @@ class Workspace:
         finally:
             self.claim = None
             self._tidy_claim_folder(inbox)
+
+    def hold(self, path: Path, channel: str, sequence: int, why: str) -> None:
+        """F6: leave the return package at ``path`` in inbox/mobile/ (unclaimed, untouched),
+        remember since when it waits (for status), and say so in the summary."""
+        shown = files.printable(path.name)
+        try:
+            with self.ledger.transaction():
+                self.ledger.note_held(channel, path.name, sequence)
+        except sqlite3.Error as error:  # only status's "held since" misses it; the package waits anyway
+            log.warning("%s: could not note in the ledger since when it is held: %s", shown, error)
+        self.summary.held.append((shown, why))
+        log.info("%s: held (%s) (F6); it waits in %s", shown, why, self._relative(self.inbox_folder("mobile")))
 
     def _tidy_claim_folder(self, inbox: str) -> None:
         """The claim folder exists only while it holds something: an inbox shows only inputs."""

@@ -258,12 +258,22 @@ def generate_batch(folder: Path, seed: int) -> list[cu.Input]:
     partners = {number: list(model.customers[number].persons) for number in model.order}
     returns = _Returns(random.Random(seed * 31 + 5), customers, partners)
     moment = datetime(2026, 11, 27, 7, 0, 0, tzinfo=UTC)
+    sequence = 0
     for index, (label, news, olds, repeat, options) in enumerate(PLAN, start=1):
         moment += timedelta(minutes=rng.randint(2, 90), seconds=rng.randint(0, 59))
         created = cu._timestamp(moment, rng)
         data = returns.package_data(label, news, olds, repeat, options, cu._timestamp(moment - timedelta(minutes=1), rng))
         name = f"RET_{rng.choice('tkpwa')}{rng.randrange(10000):04d}_{label}.zip"
-        path = return_package(folder / name, data, sequence=index, created_at=created,
+        if label == BAD:
+            # F6: a rejected package uses no number. The invalid one carries the number of the
+            # package after it, as a broken first send that a good one replaces; its name sorts
+            # first, so it is judged (and rejected for its content) before the good one is imported.
+            name = "RET_0" + name[4:]
+            number = sequence + 1
+        else:
+            sequence += 1
+            number = sequence
+        path = return_package(folder / name, data, sequence=number, created_at=created,
                               package_id=f"RET-{CHANNEL}-{index:04d}-{rng.randrange(10 ** 6)}")
         content = path.read_bytes()
         inputs.append(cu.Input(name, created, "ReturnedCustomers", cu.sha256_bytes(content), len(content),

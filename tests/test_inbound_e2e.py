@@ -279,7 +279,8 @@ def test_position_live_then_marked_for_deletion(ws, build):
     process_masterdata(ws, masterdata("MD-20261128-01", "2026-11-28T22:00:00Z", changed_since="last-transfer",
                                       occupations=[occupation("BUYER", "Buyer", marked=True)]),
                        "masterdata_20261128.xml")
-    drop(ws, build, "two.zip", returned([ret_customer("10001", persons=[ret_person(mid(2), "B", position="BUYER")])]))
+    drop(ws, build, "two.zip", returned([ret_customer("10001", persons=[ret_person(mid(2), "B", position="BUYER")])]),
+         sequence=2)  # F6: the channel's next return package
     run = ws.run()
     assert_run(run, 0, ["files processed: 1, records read: 1", "packages written: 0", imports_line(2),
                         "  R10 contact persons created as employees: 1",
@@ -523,7 +524,7 @@ def test_sequences_are_gapless_and_headers_exact(ws, build):
 
     def package(name, n, **options):
         made[name] = drop(ws, build, name, returned([ret_customer("10001", persons=[ret_person(mid(n), f"P{n}")])]),
-                          **options)
+                          sequence=n, **options)
 
     package("r1.zip", 1, created_at="2026-11-27T10:00:00Z")
     bad = return_package(build / "bad.zip", returned([ret_customer("10001")]), records=5).read_bytes()
@@ -535,7 +536,7 @@ def test_sequences_are_gapless_and_headers_exact(ws, build):
     package("r3.zip", 3, created_at="2026-11-27T12:00:00Z")
     run2 = ws.run()
     assert run2.returncode == 0, str(run2)
-    package("r4.zip", 4, created_at="2026-11-27T09:00:00Z")  # late, older createdAt: processed when it arrives
+    package("r4.zip", 4, created_at="2026-11-27T09:00:00Z")  # older createdAt: F6 goes by sequence
     run3 = ws.run()
     assert run3.returncode == 0, str(run3)
     assert ws.import_names() == [import_name(n) for n in (1, 2, 3, 4)]
@@ -581,14 +582,15 @@ def test_cee_exports_go_before_packages_and_packages_by_manifest_created_at(ws, 
     assert_valid(ws, 2, 1)
 
 
-def test_equal_created_at_goes_by_file_name(ws, build):
+def test_return_packages_go_by_sequence_not_created_at_or_name(ws, build):
+    """F6 replaces F3's createdAt order for return packages: the manifest's sequence decides."""
     for name, n in (("z.zip", 1), ("m.zip", 2)):
         drop(ws, build, name, returned([ret_customer("10001", persons=[ret_person(mid(n), name)])]),
-             created_at="2026-11-27T22:00:00Z")
+             created_at="2026-11-27T22:00:00Z", sequence=n)
     drop(ws, build, "a.zip", returned([ret_customer("10001", persons=[ret_person(mid(3), "a.zip")])]),
-         created_at="2026-11-27T23:00:00+01:00")  # the same instant
+         created_at="2026-11-27T21:00:00Z", sequence=3)  # the earliest createdAt and name, the last number
     assert ws.run().returncode == 0
-    for sequence, (name, n) in enumerate((("a.zip", 3), ("m.zip", 2), ("z.zip", 1)), 1):
+    for sequence, (name, n) in enumerate((("z.zip", 1), ("m.zip", 2), ("a.zip", 3)), 1):
         doc = ws.import_doc(sequence)
         assert doc["sourcePackage"] == name
         assert body(doc) == {"Organizations": [], "Persons": [pers(mid(n), name, employee_of="10001")],

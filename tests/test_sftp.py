@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 import sshd_util
-from inbound_util import InboundWorkspace, mid, new_customer, return_package, returned
+from inbound_util import InboundWorkspace, mid, new_customer, parse_import, return_package, returned
 from packages_util import Entry, manifest_xml
 from sshd_util import SshKeys
 from workspace_util import CHANNEL, CliRun, cli_env, customer, customers, finish_cli, run_cli, start_cli
@@ -539,6 +539,29 @@ def test_no_transfer_touches_no_partner(tmp_path: Path, sshd: sshd_util.Sshd, ss
     assert (site.ws.root / "outbox" / "mobile" / f"MOB_{CHANNEL}_00000001.zip").exists()
     assert site.upload_names() == [] and (site.download / "RET_1.zip").exists()
     assert "Accepted publickey" not in sshd.log_text()
+
+
+def test_pull_delivering_out_of_order_is_imported_in_sequence_order(tmp_path: Path, sshd: sshd_util.Sshd,
+                                                                     ssh_keys: SshKeys):
+    """F6: the partner leaves 1 and 3, then 2: 3 is held in inbox/mobile/ (pulled, taken off the
+    server) until 2 is pulled, then both are imported in order in that run."""
+    site = make_site(tmp_path, sshd, ssh_keys.client)
+    (site.download / "RET_1.zip").write_bytes(return_bytes(tmp_path, 1))
+    (site.download / "RET_3.zip").write_bytes(return_bytes(tmp_path, 3))
+    run = site.run()
+    assert_clean(run)
+    assert run.lines[2:] == [f"import documents written: 1 (CEEIMP_{CHANNEL}_00000001.xml)",
+                             "held: RET_3.zip (sequence 3; waiting for 2) (F6)"], str(run)
+    assert sorted(p.name for p in site.ws.inbox_mobile.iterdir()) == ["RET_3.zip"]
+    assert list(site.download.iterdir()) == []
+    (site.download / "RET_2.zip").write_bytes(return_bytes(tmp_path, 2))
+    run = site.run()
+    assert_clean(run)
+    assert run.lines[2:] == [f"import documents written: 2 (CEEIMP_{CHANNEL}_00000002.xml, "
+                             f"CEEIMP_{CHANNEL}_00000003.xml)"], str(run)
+    sources = [parse_import((site.ws.outbox_cee / f"CEEIMP_{CHANNEL}_{n:08d}.xml").read_bytes())["sourcePackage"]
+               for n in (1, 2, 3)]
+    assert sources == ["RET_1.zip", "RET_2.zip", "RET_3.zip"]
 
 
 def test_pipeline_does_not_import_paramiko():
