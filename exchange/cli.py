@@ -200,8 +200,10 @@ def retry(ctx, files, everything):
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="One JSON object (stable fields, see README).")
+@click.option("--check", "as_check", is_flag=True,
+              help="For a monitoring system: 'EXCHANGE <STATE> - summary', exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")
 @click.pass_context
-def status(ctx, as_json):
+def status(ctx, as_json, as_check):
     """Show what is waiting, what was rejected and how the last runs went.
 
     Files waiting per inbox (and how long the oldest has waited), packages
@@ -210,11 +212,32 @@ def status(ctx, as_json):
     status, return packages held ahead of a gap with the numbers they wait
     for (F6; see 'exchange release'), and the next sequence numbers per
     channel. Changes nothing.
+
+    With --check it speaks the monitoring-plugin convention (Nagios, Icinga,
+    Zabbix): CRITICAL for rejected files waiting, a return package held
+    longer than crit_held_seconds, an input waiting longer than
+    crit_waiting_seconds, or no successful run for crit_quiet_seconds;
+    WARNING for a last run that failed (or whose transfers did) and an input
+    waiting longer than warn_waiting_seconds (thresholds in [monitoring]).
+
+    \b
+    Exit status (--check):
+      0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (the workspace or ledger cannot be read)
     """
     import json
 
-    from exchange.status import collect, lines
+    from exchange.status import UNKNOWN, check, collect, lines
 
+    if as_check:
+        try:
+            config = _config(ctx)
+        except ExchangeError as error:  # the monitoring convention: unreadable is UNKNOWN, not exit 2
+            click.echo(f"EXCHANGE UNKNOWN - {error}")
+            sys.exit(UNKNOWN)
+        code, report = check(config)
+        for line in report:
+            click.echo(line)
+        sys.exit(code)
     data = collect(_config(ctx))
     if as_json:
         click.echo(json.dumps(data, indent=2, sort_keys=True))

@@ -119,6 +119,16 @@ class Paths:
 
 
 @dataclass(frozen=True)
+class Monitoring:
+    """``[monitoring]``: when ``status --check`` warns and when it is critical (seconds)."""
+
+    warn_waiting_seconds: float = 900
+    crit_waiting_seconds: float = 3600
+    crit_held_seconds: float = 3600
+    crit_quiet_seconds: float = 93600  # no successful run for 26 hours: a nightly run was missed
+
+
+@dataclass(frozen=True)
 class Config:
     file: Path
     paths: Paths
@@ -129,6 +139,7 @@ class Config:
     poll_seconds: float = 60.0
     scan_seconds: float = 30.0
     backup_count: int = 7  # ledger backups kept in .exchange/backups/; 0: none after runs
+    monitoring: Monitoring = Monitoring()
 
     @property
     def root(self) -> Path:
@@ -281,6 +292,14 @@ def _parse(path: Path, raw: dict) -> Config:
         )
         rules_t.done()
 
+    monitoring_t = top.table("monitoring")
+    monitoring = Monitoring()
+    if monitoring_t is not None:
+        week = 7 * 86400
+        monitoring = Monitoring(**{key: monitoring_t.number(key, getattr(monitoring, key), minimum=1, maximum=week)
+                                   for key in Monitoring.__dataclass_fields__})
+        monitoring_t.done()
+
     channels_t = top.table("channels", required=True)
     channels: dict[str, Channel] = {}
     for name in channels_t.data:
@@ -296,7 +315,8 @@ def _parse(path: Path, raw: dict) -> Config:
     if not channels:
         channels_t.fail(None, "must hold at least one channel table, e.g. [channels.MOBILE-PL]")
     top.done()
-    return Config(path, paths, rules, channels, settle, archive_days, poll, scan, backup_count=backup_count)
+    return Config(path, paths, rules, channels, settle, archive_days, poll, scan, backup_count=backup_count,
+                  monitoring=monitoring)
 
 
 def _check_paths(t: _Table, paths: Paths) -> None:

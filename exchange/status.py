@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 from exchange import ledger_guard, pickup, to_cee
 from exchange.ledger import channel_sequences
 from exchange.rules import sequence as sequence_rule
 from exchange.config import Config
+from exchange.errors import ExchangeError
 from exchange.workspace import CLAIM_FOLDER
 
 
@@ -84,6 +86,7 @@ def collect(config: Config, runs: int = 5) -> dict:
         "last_runs": [],
         "next_sequences": {},
         "held": {},
+        "last_success_at": None,  # when the last run that exited 0 finished
     }
     packages = sorted(p.name for p in paths.outbox_mobile.glob("MOB_*.zip")) if paths.outbox_mobile.exists() else []
     for name, channel in sorted(config.channels.items()):
@@ -115,6 +118,8 @@ def collect(config: Config, runs: int = 5) -> dict:
                 "transfer_errors": len(data.get("transfer_errors", [])),
                 "faults": data.get("faults", []),
             })
+        success = db.execute("SELECT finished_at FROM runs WHERE exit_code = 0 ORDER BY id DESC LIMIT 1").fetchone()
+        status["last_success_at"] = success[0] if success else None
         for channel, direction, last in db.execute("SELECT channel, direction, last FROM sequences"):
             status["next_sequences"].setdefault(channel, {"to-mobile": 1, "from-mobile": 1})[direction] = last + 1
         try:
@@ -162,3 +167,97 @@ def lines(status: dict) -> list[str]:
     for channel, sequences in status["next_sequences"].items():
         out.append(f"next sequences {channel}: package {sequences['to-mobile']}, import {sequences['from-mobile']}")
     return out
+
+
+# --- status --check -------------------------------------------------------------
+
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
+_STATES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
+
+
+def check(config: Config, now: float | None = None) -> tuple[int, list[str]]:
+    """``status --check``: the monitoring-plugin view (CLI.md, 2026-12-02).
+
+    The exit code is 0 OK, 1 WARNING, 2 CRITICAL or 3 UNKNOWN (the workspace
+    or the ledger cannot be read); the first line is ``EXCHANGE <STATE> -
+    <summary>``, then one line for each problem, the worst first. Thresholds
+    come from ``[monitoring]``.
+    """
+    now = time.time() if now is None else now
+    try:
+        data = collect(config)
+    except (ExchangeError, OSError, sqlite3.Error) as error:
+        return UNKNOWN, [f"EXCHANGE UNKNOWN - {error}"]
+    limits = config.monitoring
+    problems: list[tuple[int, str]] = []
+    for item in data["rejected"]:
+        problems.append((CRITICAL, f"rejected file waiting in inbox/rejected/: {item['file']}: {item['first_error']}"))
+    held_files = {package["file"] for held in data["held"].values() for package in held["packages"]}
+    for inbox, info in data["inboxes"].items():
+        # a held return package has a threshold of its own (crit_held_seconds), below
+        age = _oldest(config.paths.inbox_cee if inbox == "cee" else config.paths.inbox_mobile,
+                      [name for name in info["files"] if inbox == "cee" or name not in held_files], now)
+        for level, limit, key in ((CRITICAL, limits.crit_waiting_seconds, "crit_waiting_seconds"),
+                                  (WARNING, limits.warn_waiting_seconds, "warn_waiting_seconds")):
+            if age is not None and age > limit:
+                problems.append((level, f"inbox/{inbox}: an input has waited {_age(age)} (over {key} = {limit:g})"))
+                break
+    notes = []  # what an operator should know that is no problem (yet)
+    for channel, held in data["held"].items():
+        missing = ", ".join(map(str, held["missing"]))
+        for package in held["packages"]:
+            since = _instant(package["held_since"])
+            if since is not None and now - since > limits.crit_held_seconds:
+                problems.append((CRITICAL, f"held {channel}: {package['file']} (sequence {package['sequence']}) for "
+                                           f"{_age(now - since)}, waiting for {missing} (over crit_held_seconds = "
+                                           f"{limits.crit_held_seconds:g}) (F6)"))
+            else:
+                notes.append(f"held {channel}: {package['file']} (sequence {package['sequence']}), waiting for "
+                             f"{missing} (F6)")
+    finished = [run for run in data["last_runs"] if run["exit_code"] is not None]
+    success = _instant(data["last_success_at"])
+    if not finished:
+        problems.append((WARNING, "no run has finished yet"))
+    elif success is None or now - success > limits.crit_quiet_seconds:
+        since = "ever" if success is None else f"for {_age(now - success)}"
+        problems.append((CRITICAL, f"no successful run {since} (over crit_quiet_seconds = "
+                                   f"{limits.crit_quiet_seconds:g})"))
+    if finished and finished[0]["exit_code"] != 0:
+        last = finished[0]
+        problems.append((WARNING, f"the last run ({last['run']}, {last['finished_at']}) exited {last['exit_code']}"))
+        if last["transfer_errors"]:
+            problems.append((WARNING, f"the last run's transfers failed: {last['transfer_errors']}"))
+    problems.sort(key=lambda p: -p[0])
+    state = problems[0][0] if problems else OK
+    waiting = sum(info["waiting"] for info in data["inboxes"].values()) - len(held_files)
+    held_part = f", {len(held_files)} held (F6)" if held_files else ""
+    summary = (f"{len(problems)} problem(s): {problems[0][1]}" if problems else
+               f"{waiting} input(s) waiting{held_part}, last successful run {data['last_success_at']}")
+    return state, [f"EXCHANGE {_STATES[state]} - {summary}", *(f"{_STATES[level]}: {text}" for level, text in problems),
+                   *notes]
+
+
+def _oldest(folder: Path, names: list[str], now: float) -> float | None:
+    """How long the oldest of ``names`` in ``folder`` has waited (by its mtime), in seconds."""
+    ages = []
+    for name in names:
+        try:
+            ages.append(now - (folder / name).stat().st_mtime)
+        except FileNotFoundError:  # taken meanwhile
+            continue
+    return max(ages) if ages else None
+
+
+def _instant(stamp: str | None) -> float | None:
+    """A UTC timestamp of the ledger (``...Z``) as seconds since the epoch."""
+    if not stamp:
+        return None
+    return datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
+
+
+def _age(seconds: float) -> str:
+    """Seconds in the largest whole unit a person reads at a glance."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"
