@@ -39,6 +39,14 @@ displayed_methods = ["Business"]    # R4: methods shown in Mobile until masterda
 import_method = "Business"          # R11: method of communications coming from Mobile
 max_package_bytes = 1073741824      # F5: uncompressed bytes of one inbound package, all members
 
+# 'exchange status --check' for a monitoring system: when it warns and when it
+# is critical, in seconds (all optional; these are the defaults).
+# [monitoring]
+# warn_waiting_seconds = 900        # an input waiting this long: WARNING
+# crit_waiting_seconds = 3600       # ... this long: CRITICAL
+# crit_held_seconds = 3600          # a return package held ahead of a gap this long (F6): CRITICAL
+# crit_quiet_seconds = 93600        # no successful run for this long (26 hours): CRITICAL
+
 # One table per sales channel (F4): files for other channels are rejected.
 [channels.{channel}]
 # displayed_methods = ["Business"]  # R4: when set, wins over masterdata for this channel
