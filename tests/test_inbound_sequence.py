@@ -22,23 +22,11 @@ import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 from inbound_util import InboundWorkspace, import_name, mid, new_customer, parse_import, return_package, returned
+from test_inbound_e2e import build, ws  # noqa: F401 - fixtures: the inbound workspace, where packages are made
 from workspace_util import CHANNEL, cli_command, cli_env
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
-
-
-@pytest.fixture
-def ws(tmp_path: Path) -> InboundWorkspace:
-    return InboundWorkspace.create(tmp_path)
-
-
-@pytest.fixture
-def build(tmp_path: Path) -> Path:
-    folder = tmp_path / "build"
-    folder.mkdir()
-    return folder
 
 
 def drop(ws: InboundWorkspace, build: Path, sequence: int, *, name: str | None = None, firm: str | None = None,
