@@ -17,7 +17,6 @@ from pathlib import Path
 from exchange import files, ledger_guard
 from exchange.config import Config
 from exchange.errors import UsageError, os_fault
-from exchange.lock import workspace_lock
 
 log = logging.getLogger("exchange")
 
@@ -70,16 +69,16 @@ def retry(config: Config, names: list[str], everything: bool = False) -> list[Re
             targets.append(path)
     done = []
     ledger_guard.check(config)  # the next run would refuse this workspace: say so now, move nothing
-    with workspace_lock(config.paths.state.parent):
-        for path in targets:
-            inbox = config.paths.inbox_mobile if path.suffix.lower() == ".zip" else config.paths.inbox_cee
-            destination = files.free_name(inbox, path.name)
-            report = path.with_name(path.name + REPORT_SUFFIX)
-            kept = None
-            if report.exists():
-                kept = files.free_name(files.archive_folder(config.paths.archive), report.name)
-                files.move(report, kept)
-            files.move(path, destination)
-            log.info("%s: back in %s for the next run", path.name, inbox)
-            done.append(Retried(path.name, destination, kept))
+    # No workspace lock (CLI.md, 2026-12-02: retry works while watch runs): every move here
+    # is a rename that never replaces a file, into an inbox that a run or watcher only takes
+    # complete files from, so the watcher simply finds the file and takes it once settled.
+    for path in targets:
+        inbox = config.paths.inbox_mobile if path.suffix.lower() == ".zip" else config.paths.inbox_cee
+        report = path.with_name(path.name + REPORT_SUFFIX)
+        kept = None
+        if report.exists():
+            kept = files.move(report, files.free_name(files.archive_folder(config.paths.archive), report.name))
+        destination = files.move(path, files.free_name(inbox, path.name))
+        log.info("%s: back in %s for the next run", path.name, inbox)
+        done.append(Retried(path.name, destination, kept))
     return done

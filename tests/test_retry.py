@@ -49,3 +49,39 @@ def test_retry_all_and_unknown_names(tmp_path):
     assert (ws / "inbox" / "cee" / "junk.xml").exists()
     assert (ws / "inbox" / "mobile" / "junk.zip").exists()
     assert sorted(p.name for p in (ws / "inbox" / "rejected").iterdir()) == []
+
+
+def test_retry_works_while_watch_runs_and_the_watcher_takes_the_file(tmp_path):
+    """CLI.md (2026-12-02): retry while the recommended daemon holds the workspace."""
+    import subprocess
+    import time
+
+    from workspace_util import cli_command, cli_env
+
+    ws = tmp_path / "ws"
+    assert _exchange(tmp_path, "init", str(ws)).returncode == 0
+    good = (EXAMPLES / "customers_20261127.xml").read_text(encoding="utf-8")
+    watcher = subprocess.Popen(cli_command("watch", "--settle", "0", "--no-transfer"), cwd=ws, env=cli_env(),
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    rejected = ws / "inbox" / "rejected" / "cu.xml"
+    package = ws / "outbox" / "mobile" / "MOB_MOBILE-PL_00000001.zip"
+    try:
+        (ws / "inbox" / "cee" / "cu.xml").write_text(good.replace("<Name>Acme", "<Nam>Acme"), encoding="utf-8")
+        deadline = time.monotonic() + 60
+        while not (rejected.exists() and rejected.with_name("cu.xml.error.txt").exists()):
+            assert time.monotonic() < deadline and watcher.poll() is None, "watch did not reject cu.xml"
+            time.sleep(0.05)
+        rejected.write_text(good, encoding="utf-8")  # fixed where it lies
+        retried = _exchange(ws, "retry", "cu.xml")
+        assert retried.returncode == 0, retried.stderr
+        assert retried.stdout.startswith(f"cu.xml: back in {ws / 'inbox' / 'cee'}; its error report is kept as ")
+        while not package.exists():
+            assert time.monotonic() < deadline and watcher.poll() is None, "watch did not take the retried file"
+            time.sleep(0.05)
+    finally:
+        watcher.terminate()
+        _out, err = watcher.communicate(timeout=60)
+    assert watcher.returncode == 0, err
+    assert "Traceback" not in err
+    assert sorted(p.name for p in (ws / "inbox" / "rejected").iterdir()) == []
