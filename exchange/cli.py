@@ -7,6 +7,7 @@ with the exit code the error carries; never a traceback.
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 import sys
 from pathlib import Path
@@ -112,7 +113,11 @@ def init(directory, channel):
     if not valid_channel_name(channel):
         raise UsageError(f"--channel {channel!r} is not a valid sales channel code ({CHANNEL_NAME_RULE})")
     path = init_workspace(directory, channel)
-    click.echo(f"created {path}; put CEE exports into {directory / 'inbox' / 'cee'} and run 'exchange run'")
+    # The command to give is the one that works from here: run finds ./exchange.toml.
+    command = "exchange run" if directory.resolve() == Path.cwd().resolve() else \
+        f"cd {shlex.quote(str(directory))} && exchange run"
+    shown = f'"{command}"' if "'" in command else f"'{command}'"
+    click.echo(f"created {path}; put CEE exports into {directory / 'inbox' / 'cee'} and run {shown}")
 
 
 class _Seconds(click.ParamType):

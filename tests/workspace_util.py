@@ -515,7 +515,7 @@ class Workspace:
         root = parent / name
         assert run.returncode == 0, str(run)
         assert run.lines == [f"created {name}/exchange.toml; put CEE exports into {name}/inbox/cee "
-                             "and run 'exchange run'"], str(run)
+                             f"and run 'cd {name} && exchange run'"], str(run)
         return cls(root)
 
     # folders
