@@ -7,6 +7,7 @@ with the exit code the error carries; never a traceback.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sqlite3
 import sys
@@ -25,6 +26,9 @@ class _Group(click.Group):
         except ExchangeError as error:
             click.echo(f"exchange: {error}", err=True)
             ctx.exit(error.exit_code)
+        except BrokenPipeError:  # the reader went away (`exchange status | head`): no fault of the workspace
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+            ctx.exit(128 + 13)  # as if killed by SIGPIPE, the shell's convention
         except OSError as error:  # a folder or file of the workspace failed us: one line, exit 74
             fault = os_fault(error)
             click.echo(f"exchange: {fault}", err=True)

@@ -272,3 +272,16 @@ def test_watch_stops_on_sigterm_without_watchdog_noise(ws, tmp_path):
     assert _NOISE not in log
     assert "Traceback" not in log
     assert log.rstrip().endswith(" INFO stopped")
+
+
+def test_a_reader_that_went_away_is_no_fault(ws):
+    """`exchange status | head -1`: stdout closed early is the shell's SIGPIPE convention (141),
+    not an environment fault (74), and nothing is printed about it."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line
+    try:
+        result = subprocess.run(cli_command("status"), cwd=ws, env=cli_env(), stdin=subprocess.DEVNULL,
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, "")
