@@ -81,7 +81,8 @@ def test_watch_takes_files_present_at_start_moved_in_and_written_slowly(ws, tmp_
     assert "SIGTERM: stopping after the file in hand" in err and "Traceback" not in err
 
 
-def test_sigterm_with_a_big_file_in_hand_leaves_a_whole_package_or_none(ws):
+def test_sigterm_with_a_big_file_in_hand_finishes_that_file_first(ws):
+    """CLI.md: watch stops on SIGTERM *after the file in hand*: its package is written, whole."""
     import generate
 
     big = ws.parent / "big.xml"
@@ -94,10 +95,10 @@ def test_sigterm_with_a_big_file_in_hand_leaves_a_whole_package_or_none(ws):
     code, err = _stop(proc)
     assert code == 0, err
     names = sorted(p.name for p in (ws / "outbox" / "mobile").iterdir() if p.is_file())
-    assert names in (["MOB_MOBILE-PL_00000001.zip"], ["MOB_MOBILE-PL_00000001.zip", "MOB_MOBILE-PL_00000002.zip"])
-    if len(names) == 2:
-        assert _exchange(ws, "validate", "outbox/mobile/MOB_MOBILE-PL_00000002.zip").returncode == 0
-    # the next start processes what is left, exactly once
+    assert names == ["MOB_MOBILE-PL_00000001.zip", "MOB_MOBILE-PL_00000002.zip"], err
+    assert _exchange(ws, "validate", "outbox/mobile/MOB_MOBILE-PL_00000002.zip").returncode == 0
+    assert not list((ws / "inbox" / "cee").glob("*.xml"))  # the big file was archived before the stop
+    # the next start has nothing left to do
     again = _exchange(ws, "run", "--settle", "0")
     assert again.returncode == 0, again.stderr
     assert _packages(ws) == ["MOB_MOBILE-PL_00000001.zip", "MOB_MOBILE-PL_00000002.zip"]
