@@ -24,7 +24,7 @@ from exchange.lock import workspace_lock
 from exchange.partners import Partner
 from exchange.rules import sequence as sequence_rule
 from exchange.streaming import rare_collections
-from exchange.summary import Summary
+from exchange.summary import STILL_CHANGING, Summary
 from exchange.workspace import Workspace
 
 log = logging.getLogger("exchange")
@@ -82,7 +82,8 @@ def batch(config: Config, settle_seconds: float, progress: bool, partners: Mappi
         packages = pickup.candidates(config.paths.inbox_mobile, ".zip")
         if ready_files is None:
             complete, changing = pickup.settle(exports + packages, settle_seconds)
-            ws.summary.left_for_next_run.extend(p.name for p in changing)
+            for path in changing:
+                ws.summary.leave(path.name, STILL_CHANGING)
         else:
             complete = list(ready_files)
         complete = set(complete)

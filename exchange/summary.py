@@ -31,6 +31,8 @@ RULE_LABELS: dict[tuple[str, str], str] = {
     ("R14", "removal"): "R14 contact person removals",
 }
 
+STILL_CHANGING = "still changing"  # why a file that has not settled waits (pickup.settle)
+
 MAX_WARNINGS_LISTED = 50  # in the JSON report
 MAX_WARNINGS_PRINTED = 10  # in the summary on the terminal
 
@@ -43,8 +45,7 @@ class Summary:
     imports: list[str] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (file, first error)
     duplicates: list[tuple[str, str]] = field(default_factory=list)  # (file, the earlier file)
-    left_for_next_run: list[str] = field(default_factory=list)  # still changing
-    put_back: list[tuple[str, str]] = field(default_factory=list)  # (file, why): settled, but not taken now
+    left: list[tuple[str, str]] = field(default_factory=list)  # (file, why): not taken in this run
     held: list[tuple[str, str]] = field(default_factory=list)  # (file, why): F6, ahead of a gap in its sequence
     transfer_errors: list[str] = field(default_factory=list)
     faults: list[str] = field(default_factory=list)  # environment faults: one line each (exit 74)
@@ -66,6 +67,10 @@ class Summary:
                     who = f"contact person {d.partner} of customer {d.customer}" if d.partner else \
                         f"customer {d.customer}"
                     self.warnings.append(f"{file_name}: {who}: {d.reason} ({d.rule})")
+
+    def leave(self, name: str, reason: str) -> None:
+        """``name`` waits for the next run, because of ``reason`` (``still changing`` and others)."""
+        self.left.append((name, reason))
 
     def merge(self, other: "Summary") -> None:
         """Add the rule counts and warnings of one file's processing."""
@@ -90,8 +95,9 @@ class Summary:
             "imports": self.imports,
             "rejected": [{"file": f, "error": e} for f, e in self.rejected],
             "duplicates": [{"file": f, "duplicate_of": d} for f, d in self.duplicates],
-            "left_for_next_run": self.left_for_next_run,
-            "put_back": [{"file": f, "reason": r} for f, r in self.put_back],
+            # Two fields, as the reports had them: files still changing by name, the rest with the reason.
+            "left_for_next_run": [f for f, r in self.left if r == STILL_CHANGING],
+            "put_back": [{"file": f, "reason": r} for f, r in self.left if r != STILL_CHANGING],
             "held": [{"file": f, "reason": r} for f, r in self.held],
             "transfer_errors": self.transfer_errors,
             "faults": self.faults,
@@ -125,9 +131,7 @@ class Summary:
             out.append(f"duplicate: {name} (same content as {earlier}; archived, no output) (F2)")
         for name, why in self.held:  # not a rejection: it waits in inbox/mobile/ (exit 0)
             out.append(f"held: {name} ({why}) (F6)")
-        for name in self.left_for_next_run:
-            out.append(f"left for the next run (still changing): {name}")
-        for name, reason in self.put_back:
+        for name, reason in self.left:
             out.append(f"left for the next run ({reason}): {name}")
         for error in self.transfer_errors:
             out.append(f"transfer failed: {error}")

@@ -55,6 +55,7 @@ from typing import Callable, Mapping
 from exchange import files, pickup
 from exchange.config import Config
 from exchange.partners import Gone, Partner, RemoteFile, Session, TransferError
+from exchange.summary import STILL_CHANGING
 from exchange.workspace import Workspace, sha256_file
 
 log = logging.getLogger("exchange")
@@ -145,7 +146,8 @@ def _pull(ws: Workspace, channel: str, partner: Partner, session: Session, settl
             changing.append(remote.name)
         elif problem:
             problems.append(problem)
-    ws.summary.left_for_next_run.extend(f"{name} (on {partner.label})" for name in changing)
+    for name in changing:
+        ws.summary.leave(f"{name} (on {partner.label})", STILL_CHANGING)
     if problems:
         raise TransferError("; ".join(problems))
 

@@ -132,7 +132,7 @@ class Workspace:
         goes wrong with this input stays with it (F7)."""
         reason = self.stopped.get((inbox, None)) or self.stopped.get((inbox, channel))
         if reason is not None:
-            self.summary.put_back.append((files.printable(path.name), reason))
+            self.summary.leave(files.printable(path.name), reason)
             return
         try:
             claim = self._claim(path, inbox)
@@ -163,7 +163,7 @@ class Workspace:
                 return
             self._put_back(claim)
             shown = files.printable(claim.name)
-            self.summary.put_back.append((shown, "changed while it was processed"))
+            self.summary.leave(shown, "changed while it was processed")
             log.warning("%s: changed while it was processed (a writer still has it open?); nothing was "
                         "published or rejected, it is back in %s for the next settle (F7)",
                         shown, self._relative(self.inbox_folder(inbox)))
@@ -239,7 +239,7 @@ class Workspace:
         claim = Claim(inbox, claimed, path.name, _identity(claimed))
         if files.being_written(claimed):
             self._put_back(claim)
-            self.summary.put_back.append((files.printable(path.name), "still open for writing"))
+            self.summary.leave(files.printable(path.name), "still open for writing")
             log.info("%s: settled, but a process still has it open for writing; left for the next run",
                      files.printable(path.name))
             return None
