@@ -148,6 +148,10 @@ class Config:
     def channel(self, name: str) -> Channel | None:
         return self.channels.get(name)
 
+    def shown(self, path: Path) -> str:
+        """``path`` as messages show it: relative to the workspace when inside it, else whole."""
+        return str(path.relative_to(self.root)) if path.is_relative_to(self.root) else str(path)
+
 
 # --- strict loading -------------------------------------------------------
 

@@ -27,7 +27,7 @@ from exchange import files
 from exchange.config import Config
 from exchange.errors import EnvironmentFault, ExchangeError, UsageError, os_fault
 from exchange.ledger import Ledger
-from exchange.ledger_guard import README_HINT, backups_folder, check, reader_uri, shown, unusable
+from exchange.ledger_guard import README_HINT, backups_folder, check, reader_uri, unusable
 from exchange.lock import workspace_lock
 
 log = logging.getLogger("exchange")
@@ -347,19 +347,19 @@ def _later_runs(config: Config, run: int) -> list[int]:
 def restore_lines(config: Config, restored: Restored) -> list[str]:
     """What ``exchange ledger restore`` prints."""
     b = restored.backup
-    lines = [f"restored {restored.ledger} from {shown(config, b.path)} ({b.describe()})"]
+    lines = [f"restored {restored.ledger} from {config.shown(b.path)} ({b.describe()})"]
     if restored.replaced:
-        lines.append(f"the ledger it replaced is kept as {shown(config, restored.replaced)}")
+        lines.append(f"the ledger it replaced is kept as {config.shown(restored.replaced)}")
     later = _later_runs(config, b.run or 0)
     if later:
         runs = f"run {later[0]}" if len(later) == 1 else f"runs {later[0]} to {later[-1]}"
-        lines.append(f"not in the restored ledger: what {runs} did (see {shown(config, config.paths.reports)}/); "
+        lines.append(f"not in the restored ledger: what {runs} did (see {config.shown(config.paths.reports)}/); "
                      "an input processed since the backup is unknown to it, so dropped again it is processed "
                      "again, not recognised as a duplicate")
     else:
         lines.append(f"no run report is newer than the backup: the restored ledger is as of run {b.run or 0}")
     if restored.unknown_outputs:
-        first = shown(config, restored.unknown_outputs[0])
+        first = config.shown(restored.unknown_outputs[0])
         lines.append(f"outputs this ledger has no record of (made after the backup): "
                      f"{len(restored.unknown_outputs)}, first {first}; the next run numbers its outputs "
                      f"from where the backup stood and may reuse their numbers: {README_HINT}")

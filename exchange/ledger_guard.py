@@ -49,14 +49,6 @@ def backups_folder(config: Config) -> Path:
     return config.paths.state.parent / "backups"
 
 
-def shown(config: Config, path: Path) -> str:
-    """``path`` relative to the workspace when it lies inside it, else as it is."""
-    try:
-        return str(path.relative_to(config.root))
-    except ValueError:
-        return str(path)
-
-
 def find_history(config: Config, known_runs: set[int] = frozenset()) -> Path | None:
     """The first sign found that this workspace has worked before, or None.
 
@@ -127,14 +119,14 @@ def _restore_hint(config: Config) -> str:
     folder = backups_folder(config)
     newest = sorted(p.name for p in _files(folder, "state-*.db"))  # the names sort by time
     if newest:
-        return (f"restore it with 'exchange ledger restore' from {shown(config, folder)}/ "
+        return (f"restore it with 'exchange ledger restore' from {config.shown(folder)}/ "
                 f"(newest: {newest[-1]}), or {README_HINT}")
-    return f"there is no backup in {shown(config, folder)}/ to restore; {README_HINT}"
+    return f"there is no backup in {config.shown(folder)}/ to restore; {README_HINT}"
 
 
 def _refuse(config: Config, what: str, history: Path) -> EnvironmentFault:
     return EnvironmentFault(f"{config.paths.state}: the ledger is {what}, but this workspace has history "
-                            f"({shown(config, history)}); {_restore_hint(config)}")
+                            f"({config.shown(history)}); {_restore_hint(config)}")
 
 
 def _cause(error: Exception) -> str:

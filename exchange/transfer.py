@@ -252,7 +252,7 @@ def _pull_one(ws: Workspace, channel: str, partner: Partner, session: Session, r
                                                  name=remote.name, local=local.name, size=size, sha256=sha256,
                                                  mtime=remote.mtime, state="pulled", run_id=ws.run_id)
         log.info("%s: pulled %s from %s into %s (%d bytes, %.1f MB/s)", channel, remote.name, partner.label,
-                 local.relative_to(ws.config.root) if local.is_relative_to(ws.config.root) else local, size,
+                 ws.config.shown(local), size,
                  size / 1e6 / max(took, 1e-6))
     session.take(remote.name)
     with ws.ledger.transaction():

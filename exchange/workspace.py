@@ -333,7 +333,7 @@ class Workspace:
     def _relative(self, path: Path | None) -> str | None:
         if path is None:
             return None
-        return str(path.relative_to(self.config.root)) if path.is_relative_to(self.config.root) else str(path)
+        return self.config.shown(path)
 
     def _move_then_mark(self, file_id: int, source: Path | None, destination: Path | None, state: str) -> None:
         columns = {}
